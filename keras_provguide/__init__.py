@@ -1,0 +1,24 @@
+"""keras-provguide: learn from synthetic training data without learning its shortcuts.
+
+Public API (import as `import keras_provguide as kpg`):
+
+- `GuidedModel`: a `keras.Model` that adds the provenance-masked
+  input-gradient penalty to any class-score backbone inside `model.fit`.
+- `input_gradients`, `guidance_penalty`: the same maths for analysis.
+- `datasets`: small offline datasets built from scikit-learn and
+  scikit-image data.
+"""
+
+from keras_provguide import datasets
+from keras_provguide.guidance.functional import guidance_penalty
+from keras_provguide.guidance.functional import input_gradients
+from keras_provguide.guidance.guided_model import GuidedModel
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GuidedModel",
+    "datasets",
+    "guidance_penalty",
+    "input_gradients",
+]

@@ -1,0 +1,29 @@
+"""Per-backend autodiff for guided training.
+
+Each sibling module (`tensorflow`, `torch`, `jax`) defines the same three
+functions and nothing else:
+
+- `input_gradients(forward, images, scores_fn, create_graph=True)`: runs
+  `forward(images) -> (y_pred, aux)` once and returns `(y_pred, aux, grads)`
+  where `grads[i]` is d sum(scores_fn(y_pred)[i]) / d images, itself
+  differentiable when `create_graph` is true (second order).
+- `train_step(model, ...)` and `test_step(model, ...)`: the `GuidedModel`
+  steps, with the signatures Keras's trainer for that backend expects.
+
+All maths of the penalty is in `keras_provguide.guidance.penalty`.
+"""
+
+import importlib
+
+import keras
+
+
+def get():
+    """The autodiff module of the active Keras backend (imported lazily)."""
+    name = keras.backend.backend()
+    if name not in ("tensorflow", "torch", "jax"):
+        raise ValueError(
+            "keras-provguide needs the 'tensorflow', 'torch' or 'jax' Keras "
+            f"backend for input gradients, received KERAS_BACKEND={name!r}."
+        )
+    return importlib.import_module(f"keras_provguide.backend.{name}")

@@ -1,0 +1,123 @@
+"""JAX autodiff: `jax.vjp` for input gradients inside the outer `jax.value_and_grad`.
+
+Keras's JAX trainer is stateless: the steps take and return the model's
+variable values, and the guidance weight is read from that state so that a
+callback that changes it between epochs is seen by the compiled step.
+"""
+
+import jax
+import jax.numpy as jnp
+import keras
+
+
+def input_gradients(forward, images, scores_fn, create_graph=True):
+    del create_graph  # JAX differentiates any traced computation again.
+
+    def totals(images):
+        y_pred, aux = forward(images)
+        return jnp.stack([jnp.sum(s) for s in scores_fn(y_pred)]), (y_pred, aux)
+
+    values, vjp_fn, (y_pred, aux) = jax.vjp(totals, images, has_aux=True)
+    basis = jnp.eye(values.shape[0], dtype=values.dtype)
+    grads = [vjp_fn(basis[i])[0] for i in range(values.shape[0])]
+    return y_pred, aux, grads
+
+
+def _value_of(variable, variables, values):
+    for v, value in zip(variables, values):
+        if v is variable:
+            return value
+    raise ValueError(f"Variable {variable.path} is not part of the model state.")
+
+
+def _guided_loss(
+    model, trainable, non_trainable, metrics_values, x, y, sample_weight, batch, training
+):
+    """Total loss and its parts from one stateless forward pass."""
+
+    def forward(images):
+        y_pred, new_non_trainable, losses = model.stateless_call(
+            trainable, non_trainable, images, return_losses=True, training=training
+        )
+        return y_pred, (new_non_trainable, losses)
+
+    y_pred, (non_trainable_out, losses), penalty = model._forward_and_penalty(
+        input_gradients, forward, batch, y, sample_weight
+    )
+    if losses:
+        model._losses_override.clear()
+        model._losses_override = losses
+    loss, (_, _, metrics_values) = model.stateless_compute_loss(
+        trainable,
+        non_trainable_out,
+        metrics_values,
+        x=x,
+        y=y,
+        y_pred=y_pred,
+        sample_weight=sample_weight,
+        training=training,
+    )
+    if losses:
+        model._losses_override.clear()
+    weight = _value_of(model.guidance_weight, model.non_trainable_variables, non_trainable)
+    loss = loss + weight * penalty
+    return loss, (penalty, y_pred, non_trainable_out, metrics_values)
+
+
+def _update_metrics(model, metrics_values, loss, penalty, x, y, y_pred, sample_weight, batch):
+    with keras.StatelessScope(
+        state_mapping=list(zip(model.metrics_variables, metrics_values))
+    ) as scope:
+        model._track_loss_and_penalty(loss, penalty, batch.images.shape[0])
+        logs = model.compute_metrics(x, y, y_pred, sample_weight)
+    new_values = []
+    for ref in model.metrics_variables:
+        value = scope.get_current_value(ref)
+        new_values.append(ref.value if value is None else value)
+    return logs, new_values
+
+
+def train_step(model, state, data):
+    trainable, non_trainable, optimizer_values, metrics_values = state
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    batch = model._unpack_and_check(x, y)
+
+    def scaled_loss(trainable, non_trainable):
+        loss, aux = _guided_loss(
+            model, trainable, non_trainable, metrics_values, x, y, sample_weight,
+            batch, training=True,
+        )
+        unscaled = loss
+        if model.optimizer is not None:
+            with keras.StatelessScope(
+                state_mapping=list(zip(model.optimizer.variables, optimizer_values))
+            ):
+                loss = model.optimizer.scale_loss(loss)
+        return loss, (unscaled,) + aux
+
+    (_, aux), grads = jax.value_and_grad(scaled_loss, has_aux=True)(
+        trainable, non_trainable
+    )
+    unscaled, penalty, y_pred, non_trainable, metrics_values = aux
+    trainable, optimizer_values = model.optimizer.stateless_apply(
+        optimizer_values, grads, trainable
+    )
+    logs, metrics_values = _update_metrics(
+        model, metrics_values, unscaled, penalty, x, y, y_pred, sample_weight, batch
+    )
+    return logs, (trainable, non_trainable, optimizer_values, metrics_values)
+
+
+def test_step(model, state, data):
+    trainable, non_trainable, metrics_values = state
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    batch = model._unpack_and_check(x, y)
+    loss, (penalty, y_pred, non_trainable, metrics_values) = _guided_loss(
+        model, trainable, non_trainable, metrics_values, x, y, sample_weight,
+        batch, training=False,
+    )
+    logs, metrics_values = _update_metrics(
+        model, metrics_values, loss, penalty, x, y, y_pred, sample_weight, batch
+    )
+    logs = model._drop_penalty_log_without_provenance(logs, batch)
+    return logs, (trainable, non_trainable, metrics_values)

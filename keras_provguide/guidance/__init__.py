@@ -1,0 +1,1 @@
+"""Provenance-based input-gradient guidance."""

@@ -1,0 +1,104 @@
+"""Input gradients and the guidance penalty outside training, for analysis and plots."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_provguide import backend as autodiff
+from keras_provguide.guidance import inputs as inputs_lib
+from keras_provguide.guidance import penalty as penalty_lib
+
+
+def input_gradients(model, images, labels=None, score="logit"):
+    """Gradient of each sample's score with respect to its input elements.
+
+    Runs the model in inference mode (`training=False`).
+
+    Args:
+        model: a Keras model returning class scores `(B, K)` (a backbone or a
+            `GuidedModel`).
+        images: float array `(B, *spatial, C)`.
+        labels: class ids `(B,)` or one-hot/soft labels `(B, K)`; default: the
+            predicted class of each sample.
+        score: `"logit"`, `"log_prob_sum"` or `"loss"`, as in `GuidedModel`.
+
+    Returns:
+        A NumPy array shaped like `images`.
+
+    Example:
+
+    ```python
+    grads = kpg.input_gradients(backbone, x_test[:8])
+    saliency = np.abs(grads).sum(axis=-1)
+    ```
+    """
+    batch = inputs_lib.GuidedBatch(images, None, None)
+    grads, _ = _gradients(model, batch, labels, score)
+    return ops.convert_to_numpy(grads[0])
+
+
+def guidance_penalty(
+    model, images, provenance, labels, source_labels=None, score="logit", norm="l2"
+):
+    """The guidance penalty `P` of `GuidedModel` for one batch, in inference mode.
+
+    Args:
+        model: a Keras model returning class scores `(B, K)`.
+        images: float array `(B, *spatial, C)`.
+        provenance: array broadcastable to `images`, values in [0, 1]; 1 marks
+            elements of the labelled target (for two-source mixes, the share
+            of source 0).
+        labels: class ids `(B,)` or one-hot/soft labels `(B, K)`. Ignored when
+            `source_labels` is given.
+        source_labels: optional int array `(B, 2)`, the classes of the two
+            sources of a mix.
+        score: `"logit"`, `"log_prob_sum"` or `"loss"`.
+        norm: `"l2"` or `"l1"`.
+
+    Returns:
+        `P` as a Python float.
+    """
+    if norm not in penalty_lib.NORMS:
+        raise ValueError(f"Expected `norm` in {penalty_lib.NORMS}, received {norm!r}.")
+    batch = inputs_lib.GuidedBatch(images, provenance, source_labels)
+    grads, batch = _gradients(model, batch, labels, score)
+    return float(penalty_lib.penalty_from_gradients(grads, batch.provenance, norm))
+
+
+def _gradients(model, batch, labels, score):
+    if score not in penalty_lib.SCORES:
+        raise ValueError(f"Expected `score` in {penalty_lib.SCORES}, received {score!r}.")
+    batch = inputs_lib.GuidedBatch(
+        *(None if t is None else np.asarray(ops.convert_to_numpy(t)) for t in batch)
+    )
+    if labels is not None:
+        labels = np.asarray(ops.convert_to_numpy(labels))
+    inputs_lib.check_batch_structure(batch)
+    if not model.built:
+        model(batch.images[:1])
+    num_classes = model.compute_output_shape((None,) + batch.images.shape[1:])[-1]
+    if labels is None and batch.source_labels is None:
+        labels = np.argmax(ops.convert_to_numpy(model(batch.images, training=False)), -1)
+    if batch.source_labels is None:
+        inputs_lib.check_labels_shape(labels.shape, batch.images.shape[0], num_classes)
+    inputs_lib.check_values(batch, labels, num_classes)
+
+    images = ops.convert_to_tensor(batch.images)
+    labels = None if labels is None else ops.convert_to_tensor(labels)
+    source_labels = batch.source_labels
+    if source_labels is not None:
+        source_labels = ops.convert_to_tensor(source_labels)
+    trainable = [v.value for v in model.trainable_variables]
+    non_trainable = [v.value for v in model.non_trainable_variables]
+
+    def forward(images):
+        y_pred, _ = model.stateless_call(trainable, non_trainable, images, training=False)
+        return y_pred, None
+
+    def scores_fn(y_pred):
+        return penalty_lib.source_scores(y_pred, labels, source_labels, score)
+
+    _, _, grads = autodiff.get().input_gradients(
+        forward, images, scores_fn, create_graph=False
+    )
+    return grads, batch

@@ -1,0 +1,275 @@
+"""`GuidedModel`: provenance-masked input-gradient guidance inside `model.fit`."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_provguide import backend as autodiff
+from keras_provguide.guidance import inputs as inputs_lib
+from keras_provguide.guidance import penalty as penalty_lib
+
+
+@keras.saving.register_keras_serializable(package="keras_provguide")
+class GuidedModel(keras.Model):
+    """Trains any class-score model with provenance-based input-gradient guidance.
+
+    The total loss is the compiled task loss plus `guidance_weight * P`, where
+    `P` penalises the model's input gradients on input elements that do not
+    come from the labelled target:
+
+    - one source, label `y`: `P = mean_b sum((1 - M) * d s_y / d x) ** 2`;
+    - two-source mixes (`"source_labels"` given, `M` = share of source 0):
+      `P = mean_b sum((1 - M) * d s_a / d x + M * d s_b / d x) ** 2`.
+
+    `P` is differentiated exactly, second order, through the backend's
+    autodiff. A batch without `"provenance"` trains as plain ERM (`P = 0`).
+
+    Args:
+        backbone: a Keras model mapping images to class scores (logits)
+            `(B, K)`.
+        guidance_weight: float, the weight of `P` in the total loss. Stored
+            in a non-trainable variable, so callbacks can schedule it
+            (`model.guidance_weight.assign(0.0)`).
+        score: the scalar whose input gradient is guided: `"logit"` (the
+            labelled class logit, default), `"log_prob_sum"` (sum over
+            classes of log-softmax) or `"loss"` (softmax cross-entropy
+            against the labels). For soft labels without `"source_labels"`,
+            `"logit"` is the label-weighted sum of logits.
+        norm: `"l2"` (sum of squares, default) or `"l1"` (sum of absolute
+            values) over all elements of a sample.
+        **kwargs: passed to `keras.Model` (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: an image tensor `(B, *spatial, C)`, or a dict with
+            `"images"` (other keys are ignored).
+        training: passed to the backbone.
+
+    Training data: `x = {"images": float (B, *spatial, C), "provenance":
+    (B, *spatial, 1 or C) in [0, 1], "source_labels": optional int (B, 2)}`,
+    `y` = class ids `(B,)` or one-hot/soft labels `(B, K)`. Provenance 1
+    marks elements of the labelled target; it broadcasts over channels, so
+    `channels_first` data uses `(B, 1 or C, *spatial)`.
+
+    Logs `loss` (task loss plus weighted penalty) and `guidance_penalty` (`P`,
+    unweighted); `evaluate` reports `guidance_penalty` when the data carries
+    provenance. Each sample's penalty is scaled by its `sample_weight`.
+
+    Example:
+
+    ```python
+    import keras, numpy as np
+    import keras_provguide as kpg
+
+    backbone = keras.Sequential([
+        keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(3)
+    ])
+    model = kpg.GuidedModel(backbone, guidance_weight=0.1)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = {
+        "images": np.random.rand(16, 8, 8, 1).astype("float32"),
+        "provenance": np.ones((16, 8, 8, 1), "float32"),
+    }
+    history = model.fit(x, np.arange(16) % 3, epochs=1, verbose=0)
+    ```
+    """
+
+    def __init__(self, backbone, guidance_weight=0.05, score="logit", norm="l2", **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(backbone, keras.layers.Layer):
+            raise ValueError(
+                "Expected `backbone` to be a Keras model or layer returning class "
+                f"scores, received {type(backbone).__name__}."
+            )
+        if score not in penalty_lib.SCORES:
+            raise ValueError(
+                f"Expected `score` in {penalty_lib.SCORES}, received {score!r}."
+            )
+        if norm not in penalty_lib.NORMS:
+            raise ValueError(f"Expected `norm` in {penalty_lib.NORMS}, received {norm!r}.")
+        guidance_weight = _non_negative_float(guidance_weight, "guidance_weight")
+        self.backbone = backbone
+        self.score = score
+        self.norm = norm
+        self._guidance_weight = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(guidance_weight),
+            trainable=False,
+            dtype="float32",
+            name="guidance_weight",
+        )
+        self.penalty_tracker = keras.metrics.Mean(name="guidance_penalty")
+
+    @property
+    def guidance_weight(self):
+        """The `keras.Variable` holding the weight of the penalty."""
+        return self._guidance_weight
+
+    @guidance_weight.setter
+    def guidance_weight(self, value):
+        self._guidance_weight.assign(_non_negative_float(value, "guidance_weight"))
+
+    def build(self, input_shape=None):
+        if isinstance(input_shape, dict):
+            input_shape = input_shape[inputs_lib.IMAGES]
+        if not self.backbone.built and input_shape is not None:
+            self.backbone.build(input_shape)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        images = inputs_lib.unpack_inputs(inputs).images
+        return self.backbone(images, training=training)
+
+    def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, dict):
+            input_shape = input_shape[inputs_lib.IMAGES]
+        return self.backbone.compute_output_shape(input_shape)
+
+    def compile(self, *args, jit_compile="auto", **kwargs):
+        if keras.backend.backend() == "torch" and jit_compile is True:
+            raise ValueError(
+                "Expected `jit_compile=False` or 'auto' on the torch backend, "
+                "received True: `torch.compile` cannot differentiate the input "
+                "gradient a second time, so guided steps run eagerly on torch."
+            )
+        super().compile(*args, jit_compile=jit_compile, **kwargs)
+
+    # Training and evaluation: the backend module does the autodiff, the
+    # methods below are the parts every backend shares.
+
+    def train_step(self, *args):
+        return autodiff.get().train_step(self, *args)
+
+    def test_step(self, *args):
+        return autodiff.get().test_step(self, *args)
+
+    def _unpack_and_check(self, x, y):
+        batch = inputs_lib.unpack_inputs(x)
+        inputs_lib.check_batch_structure(batch)
+        return batch
+
+    def _forward_and_penalty(self, input_gradients, forward, batch, y, sample_weight):
+        """One forward pass; returns `(y_pred, aux, P)` with `P` in float32."""
+        if batch.provenance is None:
+            y_pred, aux = forward(batch.images)
+            return y_pred, aux, ops.zeros((), dtype="float32")
+
+        def scores_fn(y_pred):
+            if batch.source_labels is None and self.score != "log_prob_sum":
+                if y is None:
+                    raise ValueError(
+                        f"score={self.score!r} needs labels: received provenance "
+                        "without `y`."
+                    )
+                inputs_lib.check_labels_shape(
+                    tuple(y.shape), batch.images.shape[0], y_pred.shape[-1]
+                )
+            return penalty_lib.source_scores(y_pred, y, batch.source_labels, self.score)
+
+        y_pred, aux, grads = input_gradients(forward, batch.images, scores_fn)
+        penalty = penalty_lib.penalty_from_gradients(
+            grads, batch.provenance, self.norm, sample_weight
+        )
+        return y_pred, aux, penalty
+
+    def _track_loss_and_penalty(self, loss, penalty, batch_size):
+        self._loss_tracker.update_state(loss, sample_weight=batch_size)
+        self.penalty_tracker.update_state(penalty, sample_weight=batch_size)
+
+    def _drop_penalty_log_without_provenance(self, logs, batch):
+        if batch.provenance is None:
+            logs.pop(self.penalty_tracker.name, None)
+        return logs
+
+    # Value checks need concrete data, so they run once, before the compiled
+    # steps: on whole arrays, or on the first batch of a dataset.
+
+    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
+        self._check_data_values(x, y)
+        if validation_data is not None and not _is_iterable_dataset(validation_data):
+            vx, vy, _ = keras.utils.unpack_x_y_sample_weight(tuple(validation_data))
+            self._check_data_values(vx, vy)
+        else:
+            self._check_data_values(validation_data, None)
+        return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self._check_data_values(x, y)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def _check_data_values(self, x, y):
+        x, y = _first_batch(x, y)
+        if x is None:
+            return
+        batch = inputs_lib.unpack_inputs(x)
+        batch = inputs_lib.GuidedBatch(*(_to_numpy(t) for t in batch))
+        y = _to_numpy(y)
+        num_classes = self._num_classes(batch.images.shape)
+        inputs_lib.check_batch_structure(batch, y, num_classes)
+        inputs_lib.check_values(batch, y, num_classes)
+
+    def _num_classes(self, images_shape):
+        try:
+            shape = self.backbone.compute_output_shape((None,) + tuple(images_shape[1:]))
+        except Exception:  # A subclassed backbone may not know its shapes.
+            return None
+        return shape[-1] if len(shape) == 2 else None
+
+    def get_config(self):
+        config = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.saving.serialize_keras_object(self.dtype_policy),
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "guidance_weight": float(ops.convert_to_numpy(self._guidance_weight)),
+            "score": self.score,
+            "norm": self.norm,
+        }
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.saving.deserialize_keras_object(config["dtype"])
+        return cls(**config)
+
+
+def _non_negative_float(value, name):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"Expected `{name}` to be a float >= 0, received {value!r}.")
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"Expected `{name}` to be a float >= 0, received {value!r}.")
+    return value
+
+
+def _is_iterable_dataset(data):
+    return not isinstance(data, (tuple, list))
+
+
+def _first_batch(x, y):
+    """`(x, y)` as given for arrays; the first element of a dataset; else `None`."""
+    if isinstance(x, keras.utils.PyDataset):
+        return _split(x[0])
+    if type(x).__module__.startswith("tensorflow") and hasattr(x, "take"):
+        return _split(next(iter(x.take(1))))
+    if isinstance(x, dict) or hasattr(x, "shape"):
+        return x, y
+    return None, None
+
+
+def _split(element):
+    if isinstance(element, (tuple, list)):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(tuple(element))
+        return x, y
+    return element, None
+
+
+def _to_numpy(value):
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return {k: _to_numpy(v) for k, v in value.items()}
+    return np.asarray(ops.convert_to_numpy(value)) if not isinstance(value, np.ndarray) else value

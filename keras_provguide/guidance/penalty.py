@@ -1,0 +1,93 @@
+"""The maths of provenance-based input-gradient guidance, written once in `keras.ops`.
+
+Everything here is a pure function of tensors. The backends only supply
+"d score / d images, differentiably" (see `keras_provguide.backend`); the
+scores that are differentiated and the masked norm of the result are defined
+here, so that training, evaluation and the public analysis functions agree.
+"""
+
+from keras import ops
+
+SCORES = ("logit", "log_prob_sum", "loss")
+NORMS = ("l2", "l1")
+
+
+def label_weights(labels, num_classes):
+    """Class ids `(B,)` or one-hot/soft labels `(B, K)` as float32 `(B, K)`."""
+    if len(labels.shape) == 1:
+        return ops.one_hot(ops.cast(labels, "int32"), num_classes, dtype="float32")
+    return ops.cast(labels, "float32")
+
+
+def per_sample_scores(y_pred, labels, score):
+    """The scalar per sample whose input gradient is guided, shape `(B,)`.
+
+    Args:
+        y_pred: class scores (logits) `(B, K)`.
+        labels: float32 label weights `(B, K)`, see `label_weights`.
+        score: `"logit"` (the labelled class logit; for soft labels the
+            label-weighted sum of logits), `"log_prob_sum"` (the sum over
+            classes of log-softmax, label-free, as in Right for the Right
+            Reasons) or `"loss"` (softmax cross-entropy against the labels).
+    """
+    logits = ops.cast(y_pred, "float32")
+    if score == "logit":
+        return ops.sum(labels * logits, axis=-1)
+    log_probs = ops.log_softmax(logits, axis=-1)
+    if score == "log_prob_sum":
+        return ops.sum(log_probs, axis=-1)
+    if score == "loss":
+        return -ops.sum(labels * log_probs, axis=-1)
+    raise ValueError(f"Expected `score` in {SCORES}, received {score!r}.")
+
+
+def source_scores(y_pred, labels, source_labels, score):
+    """One `(B,)` score per source: `[s_y]`, or `[s_a, s_b]` for two-source mixes."""
+    num_classes = y_pred.shape[-1]
+    if source_labels is None:
+        return [per_sample_scores(y_pred, label_weights(labels, num_classes), score)]
+    source_labels = ops.cast(source_labels, "int32")
+    return [
+        per_sample_scores(
+            y_pred, label_weights(source_labels[:, i], num_classes), score
+        )
+        for i in range(2)
+    ]
+
+
+def off_target_gradients(input_gradients, provenance):
+    """The part of the input gradient that provenance says must vanish.
+
+    One source: `(1 - M) * g`. Two sources (`M` = share of source 0):
+    `(1 - M) * g_a + M * g_b`, so that each source's score ignores the
+    elements that came from the other source.
+    """
+    mask = ops.cast(provenance, "float32")
+    grads = [ops.cast(g, "float32") for g in input_gradients]
+    if len(grads) == 1:
+        return (1.0 - mask) * grads[0]
+    return (1.0 - mask) * grads[0] + mask * grads[1]
+
+
+def per_sample_norm(tensor, norm):
+    """Squared L2 or L1 norm of each sample over all its elements, shape `(B,)`."""
+    axes = tuple(range(1, len(tensor.shape)))
+    if norm == "l2":
+        return ops.sum(ops.square(tensor), axis=axes)
+    if norm == "l1":
+        return ops.sum(ops.abs(tensor), axis=axes)
+    raise ValueError(f"Expected `norm` in {NORMS}, received {norm!r}.")
+
+
+def penalty_from_gradients(input_gradients, provenance, norm="l2", sample_weight=None):
+    """The guidance penalty `P` from input gradients, a float32 scalar.
+
+    `P` is the mean over the batch of the per-sample norm of the off-target
+    gradient. With `sample_weight`, each sample's term is weighted and the sum
+    is divided by the batch size, the reduction Keras uses for the task loss.
+    """
+    per_sample = per_sample_norm(off_target_gradients(input_gradients, provenance), norm)
+    if sample_weight is not None:
+        weights = ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
+        per_sample = per_sample * weights
+    return ops.mean(per_sample)
