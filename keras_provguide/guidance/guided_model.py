@@ -124,14 +124,21 @@ class GuidedModel(keras.Model):
             input_shape = input_shape[inputs_lib.IMAGES]
         return self.backbone.compute_output_shape(input_shape)
 
-    def compile(self, *args, jit_compile="auto", **kwargs):
-        if keras.backend.backend() == "torch" and jit_compile is True:
+    @property
+    def jit_compile(self):
+        return keras.Model.jit_compile.fget(self)
+
+    @jit_compile.setter
+    def jit_compile(self, value):
+        # Checked here rather than in an overridden `compile()`, which would
+        # stop Keras from re-compiling the model when it is loaded.
+        if keras.backend.backend() == "torch" and value:
             raise ValueError(
                 "Expected `jit_compile=False` or 'auto' on the torch backend, "
                 "received True: `torch.compile` cannot differentiate the input "
                 "gradient a second time, so guided steps run eagerly on torch."
             )
-        super().compile(*args, jit_compile=jit_compile, **kwargs)
+        keras.Model.jit_compile.fset(self, value)
 
     # Training and evaluation: the backend module does the autodiff, the
     # methods below are the parts every backend shares.
