@@ -1,7 +1,49 @@
 """TensorFlow autodiff: nested `tf.GradientTape`s."""
 
+import contextlib
+import functools
+
 import keras
 import tensorflow as tf
+
+try:  # Keras's TF backend routes BatchNormalization's statistics through here.
+    from keras.src.backend.tensorflow import nn as _keras_tf_nn
+except ImportError:  # pragma: no cover - layout of other Keras versions
+    _keras_tf_nn = None
+
+
+def _twice_differentiable_moments(x, axes, keepdims):
+    # `tf.nn.moments` computes the variance around `stop_gradient(mean)`:
+    # exact to first order (the mean's gradient through the variance is zero
+    # at the point) but wrong to second order, where the mean's dependence on
+    # the inputs adds a -1/N coupling term. Guided steps differentiate twice.
+    mean = tf.reduce_mean(x, axes, keepdims=True)
+    variance = tf.reduce_mean(tf.math.squared_difference(x, mean), axes, keepdims=True)
+    if not keepdims:
+        mean, variance = tf.squeeze(mean, axes), tf.squeeze(variance, axes)
+    return mean, variance
+
+
+@contextlib.contextmanager
+def _exact_moments():
+    original = getattr(_keras_tf_nn, "_compute_moments", None)
+    if original is None:
+        yield
+        return
+    _keras_tf_nn._compute_moments = _twice_differentiable_moments
+    try:
+        yield
+    finally:
+        _keras_tf_nn._compute_moments = original
+
+
+def _with_exact_moments(step):
+    @functools.wraps(step)
+    def wrapped(*args, **kwargs):
+        with _exact_moments():
+            return step(*args, **kwargs)
+
+    return wrapped
 
 
 def input_gradients(forward, images, scores_fn, create_graph=True):
@@ -25,6 +67,7 @@ def _forward(model, training):
     return lambda images: (model(images, training=training), None)
 
 
+@_with_exact_moments
 def train_step(model, data):
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     batch = model._unpack_and_check(x, y)
@@ -46,6 +89,7 @@ def train_step(model, data):
     return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
 
+@_with_exact_moments
 def test_step(model, data):
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     batch = model._unpack_and_check(x, y)

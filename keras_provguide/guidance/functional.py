@@ -60,6 +60,10 @@ def guidance_penalty(
     """
     if norm not in penalty_lib.NORMS:
         raise ValueError(f"Expected `norm` in {penalty_lib.NORMS}, received {norm!r}.")
+    if provenance is None and source_labels is None:
+        raise ValueError(
+            "Expected a `provenance` array broadcastable to `images`, received None."
+        )
     batch = inputs_lib.GuidedBatch(images, provenance, source_labels)
     grads, batch = _gradients(model, batch, labels, score)
     return float(penalty_lib.penalty_from_gradients(grads, batch.provenance, norm))

@@ -35,14 +35,7 @@ def unpack_inputs(x):
                 "Expected the inputs dict to hold an 'images' entry, received "
                 f"keys {sorted(x)}."
             )
-        source_labels = x.get(SOURCE_LABELS)
-        provenance = x.get(PROVENANCE)
-        if source_labels is not None and provenance is None:
-            raise ValueError(
-                "Received 'source_labels' without 'provenance': a two-source "
-                "mix needs the share of source 0 as `provenance`."
-            )
-        return GuidedBatch(x[IMAGES], provenance, source_labels)
+        return GuidedBatch(x[IMAGES], x.get(PROVENANCE), x.get(SOURCE_LABELS))
     if isinstance(x, (list, tuple)):
         raise ValueError(
             "Expected an image tensor or a dict with 'images' (and optionally "
@@ -76,6 +69,11 @@ def check_batch_structure(batch, labels=None, num_classes=None):
         )
     if batch.provenance is not None:
         check_provenance_shape(images_shape, _shape(batch.provenance))
+    elif batch.source_labels is not None:
+        raise ValueError(
+            "Received 'source_labels' without 'provenance': a two-source "
+            "mix needs the share of source 0 as `provenance`."
+        )
     if batch.source_labels is not None:
         source_shape = _shape(batch.source_labels)
         if len(source_shape) != 2 or not _dims_match(source_shape[1], 2) or not (
