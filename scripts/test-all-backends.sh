@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs the whole test suite on TensorFlow, PyTorch and JAX, each backend in its
+# own process, from a fresh virtual environment (CPU-only pins).
+#   bash scripts/test-all-backends.sh            # all three backends
+#   BACKENDS="jax torch" bash scripts/test-all-backends.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${VENV:-.venv}"
+BACKENDS="${BACKENDS:-tensorflow torch jax}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet -c constraints-cpu.txt -e ".[all]"
+
+export TF_CPP_MIN_LOG_LEVEL=2 PYTHONHASHSEED=0
+reports="$(mktemp -d)"
+status=0
+for backend in $BACKENDS; do
+  echo "=== KERAS_BACKEND=$backend"
+  rc=0
+  KERAS_BACKEND="$backend" "$VENV/bin/python" -m pytest -p no:cacheprovider \
+    --junitxml="$reports/$backend.xml" tests || rc=$?
+  if [ "$rc" -eq 5 ]; then
+    echo "!! pytest collected no tests on $backend" >&2
+    status=1
+  elif [ "$rc" -ne 0 ]; then
+    status=1
+  fi
+done
+
+"$VENV/bin/python" - "$reports" $BACKENDS <<'PY'
+import sys, xml.etree.ElementTree as ET
+folder, backends = sys.argv[1], sys.argv[2:]
+total = {"passed": 0, "failed": 0, "skipped": 0}
+for backend in backends:
+    try:
+        suite = ET.parse(f"{folder}/{backend}.xml").getroot().find("testsuite")
+    except (OSError, ET.ParseError):
+        total["failed"] += 1
+        print(f"{backend}: no report")
+        continue
+    tests, skipped = int(suite.get("tests")), int(suite.get("skipped"))
+    failed = int(suite.get("failures")) + int(suite.get("errors"))
+    print(f"{backend}: {tests - failed - skipped} passed, {failed} failed, {skipped} skipped")
+    total["passed"] += tests - failed - skipped
+    total["failed"] += failed
+    total["skipped"] += skipped
+print(f"all backends: {total['passed']} passed, {total['failed']} failed, {total['skipped']} skipped")
+PY
+exit "$status"

@@ -1,0 +1,37 @@
+"""Package-level promises: the public API and lazy backend imports."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import keras_provguide as kpg
+from conftest import BACKEND
+
+
+def test_public_api_is_an_explicit_list():
+    assert sorted(kpg.__all__) == ["GuidedModel", "datasets", "guidance_penalty", "input_gradients"]
+    for name in kpg.__all__:
+        assert getattr(kpg, name) is not None
+
+
+@pytest.mark.skipif(BACKEND == "tensorflow", reason="TensorFlow is the active backend")
+def test_import_and_training_do_not_import_tensorflow():
+    code = (
+        "import sys, numpy as np, keras, keras_provguide as kpg\n"
+        "m = kpg.GuidedModel(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]))\n"
+        "m.compile('sgd', keras.losses.SparseCategoricalCrossentropy(from_logits=True))\n"
+        "x = {'images': np.ones((2, 4), 'float32'), 'provenance': np.ones((2, 4), 'float32')}\n"
+        "m.fit(x, np.array([0, 1]), verbose=0)\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=dict(os.environ, KERAS_BACKEND=BACKEND),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert result.stdout.strip().splitlines()[-1] == "False"
