@@ -211,7 +211,7 @@ def test_tf_data_and_py_dataset_inputs():
     x = {"images": IMAGES, "provenance": MASK}
     dataset = tf.data.Dataset.from_tensor_slices((x, LABELS)).batch(4)
     model = guided()
-    history = model.fit(dataset, epochs=1, validation_data=dataset, verbose=0)
+    history = model.fit(dataset, epochs=1, validation_data=dataset, shuffle=False, verbose=0)
     assert history.history["val_guidance_penalty"][0] > 0
 
     class Batches(keras.utils.PyDataset):

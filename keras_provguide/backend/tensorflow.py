@@ -75,11 +75,9 @@ def train_step(model, data):
         y_pred, _, penalty = model._forward_and_penalty(
             input_gradients, _forward(model, True), batch, y, sample_weight
         )
-        loss = model._compute_loss(
-            x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
+        loss = model._total_loss(
+            x, y, y_pred, sample_weight, penalty, tf.shape(batch.images)[0], training=True
         )
-        loss = loss + model.guidance_weight * penalty
-        model._track_loss_and_penalty(loss, penalty, tf.shape(batch.images)[0])
         if model.optimizer is not None:
             loss = model.optimizer.scale_loss(loss)
     if model.trainable_weights:
@@ -96,10 +94,8 @@ def test_step(model, data):
     y_pred, _, penalty = model._forward_and_penalty(
         input_gradients, _forward(model, False), batch, y, sample_weight
     )
-    loss = model._compute_loss(
-        x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False
+    model._total_loss(
+        x, y, y_pred, sample_weight, penalty, tf.shape(batch.images)[0], training=False
     )
-    loss = loss + model.guidance_weight * penalty
-    model._track_loss_and_penalty(loss, penalty, tf.shape(batch.images)[0])
     logs = model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
     return model._drop_penalty_log_without_provenance(logs, batch)

@@ -33,11 +33,9 @@ def train_step(model, data):
         input_gradients, _forward(model, True), batch, y, sample_weight
     )
     model.zero_grad()
-    loss = model._compute_loss(
-        x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
+    loss = model._total_loss(
+        x, y, y_pred, sample_weight, penalty, batch.images.shape[0], training=True
     )
-    loss = loss + model.guidance_weight.value * penalty
-    model._track_loss_and_penalty(loss, penalty, batch.images.shape[0])
     if model.optimizer is not None:
         loss = model.optimizer.scale_loss(loss)
     if model.trainable_weights:
@@ -60,10 +58,8 @@ def test_step(model, data):
         sample_weight,
     )
     y_pred, penalty = y_pred.detach(), penalty.detach()
-    loss = model._compute_loss(
-        x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=False
+    model._total_loss(
+        x, y, y_pred, sample_weight, penalty, batch.images.shape[0], training=False
     )
-    loss = loss + model.guidance_weight.value * penalty
-    model._track_loss_and_penalty(loss, penalty, batch.images.shape[0])
     logs = model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
     return model._drop_penalty_log_without_provenance(logs, batch)

@@ -178,6 +178,15 @@ class GuidedModel(keras.Model):
         )
         return y_pred, aux, penalty
 
+    def _total_loss(self, x, y, y_pred, sample_weight, penalty, batch_size, training):
+        """Task loss plus weighted penalty, tracked for the logs (TF and torch steps)."""
+        loss = self._compute_loss(
+            x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
+        )
+        loss = loss + self.guidance_weight * penalty
+        self._track_loss_and_penalty(loss, penalty, batch_size)
+        return loss
+
     def _track_loss_and_penalty(self, loss, penalty, batch_size):
         self._loss_tracker.update_state(loss, sample_weight=batch_size)
         self.penalty_tracker.update_state(penalty, sample_weight=batch_size)
