@@ -1,5 +1,3 @@
-import os
-
 import keras
 import numpy as np
 import pytest
@@ -56,5 +54,3 @@ def requires_backend(*names):
         BACKEND not in names, reason=f"needs KERAS_BACKEND in {names}"
     )
 
-
-TMP_ENV = dict(os.environ)

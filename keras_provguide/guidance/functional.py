@@ -78,9 +78,9 @@ def _gradients(model, batch, labels, score):
     if labels is not None:
         labels = np.asarray(ops.convert_to_numpy(labels))
     inputs_lib.check_batch_structure(batch)
-    if not model.built:
-        model(batch.images[:1])
-    num_classes = model.compute_output_shape((None,) + batch.images.shape[1:])[-1]
+    # One sample through the model builds it and tells its number of classes,
+    # also for subclassed backbones that cannot compute output shapes.
+    num_classes = model(batch.images[:1], training=False).shape[-1]
     if labels is None and batch.source_labels is None:
         labels = np.argmax(ops.convert_to_numpy(model(batch.images, training=False)), -1)
     if batch.source_labels is None:

@@ -112,7 +112,9 @@ class GuidedModel(keras.Model):
         if isinstance(input_shape, dict):
             input_shape = input_shape[inputs_lib.IMAGES]
         if not self.backbone.built and input_shape is not None:
-            self.backbone.build(input_shape)
+            # A symbolic call builds every sublayer, also of a subclassed
+            # backbone without a `build()` of its own.
+            self.backbone(keras.KerasTensor(tuple(input_shape)))
         self.built = True
 
     def call(self, inputs, training=None):
@@ -201,10 +203,10 @@ class GuidedModel(keras.Model):
 
     def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
         self._check_data_values(x, y)
-        if validation_data is not None and not _is_iterable_dataset(validation_data):
+        if isinstance(validation_data, (tuple, list)):
             vx, vy, _ = keras.utils.unpack_x_y_sample_weight(tuple(validation_data))
             self._check_data_values(vx, vy)
-        else:
+        elif validation_data is not None:
             self._check_data_values(validation_data, None)
         return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
 
@@ -261,10 +263,6 @@ def _non_negative_float(value, name):
     return value
 
 
-def _is_iterable_dataset(data):
-    return not isinstance(data, (tuple, list))
-
-
 def _first_batch(x, y):
     """`(x, y)` as given for arrays; the first element of a dataset; else `None`."""
     if isinstance(x, keras.utils.PyDataset):
@@ -288,4 +286,4 @@ def _to_numpy(value):
         return None
     if isinstance(value, dict):
         return {k: _to_numpy(v) for k, v in value.items()}
-    return np.asarray(ops.convert_to_numpy(value)) if not isinstance(value, np.ndarray) else value
+    return np.asarray(ops.convert_to_numpy(value))
