@@ -23,6 +23,9 @@ class GuidedModel(keras.Model):
 
     `P` is differentiated exactly, second order, through the backend's
     autodiff. A batch without `"provenance"` trains as plain ERM (`P = 0`).
+    The input gradient is taken of the batch's summed score in the training
+    forward pass, so with BatchNorm in training mode it includes the
+    cross-sample terms that flow through the batch statistics.
 
     Args:
         backbone: a Keras model mapping images to class scores (logits)
