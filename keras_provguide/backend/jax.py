@@ -80,7 +80,7 @@ def _update_metrics(model, metrics_values, loss, penalty, x, y, y_pred, sample_w
 def train_step(model, state, data):
     trainable, non_trainable, optimizer_values, metrics_values = state
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    batch = model._unpack_and_check(x, y)
+    batch = model._unpack_and_check(x)
 
     def scaled_loss(trainable, non_trainable):
         loss, aux = _guided_loss(
@@ -111,7 +111,7 @@ def train_step(model, state, data):
 def test_step(model, state, data):
     trainable, non_trainable, metrics_values = state
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    batch = model._unpack_and_check(x, y)
+    batch = model._unpack_and_check(x)
     loss, (penalty, y_pred, non_trainable, metrics_values) = _guided_loss(
         model, trainable, non_trainable, metrics_values, x, y, sample_weight,
         batch, training=False,

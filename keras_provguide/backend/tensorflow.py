@@ -1,7 +1,6 @@
 """TensorFlow autodiff: nested `tf.GradientTape`s."""
 
 import contextlib
-import functools
 
 import keras
 import tensorflow as tf
@@ -37,15 +36,6 @@ def _exact_moments():
         _keras_tf_nn._compute_moments = original
 
 
-def _with_exact_moments(step):
-    @functools.wraps(step)
-    def wrapped(*args, **kwargs):
-        with _exact_moments():
-            return step(*args, **kwargs)
-
-    return wrapped
-
-
 def input_gradients(forward, images, scores_fn, create_graph=True):
     # An enclosing tape records the inner gradient computation, which is
     # what makes it differentiable: `create_graph` needs no action here.
@@ -67,10 +57,10 @@ def _forward(model, training):
     return lambda images: (model(images, training=training), None)
 
 
-@_with_exact_moments
+@_exact_moments()
 def train_step(model, data):
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    batch = model._unpack_and_check(x, y)
+    batch = model._unpack_and_check(x)
     with tf.GradientTape() as tape:
         y_pred, _, penalty = model._forward_and_penalty(
             input_gradients, _forward(model, True), batch, y, sample_weight
@@ -87,10 +77,10 @@ def train_step(model, data):
     return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
 
-@_with_exact_moments
+@_exact_moments()
 def test_step(model, data):
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    batch = model._unpack_and_check(x, y)
+    batch = model._unpack_and_check(x)
     y_pred, _, penalty = model._forward_and_penalty(
         input_gradients, _forward(model, False), batch, y, sample_weight
     )

@@ -1,5 +1,7 @@
 """PyTorch autodiff: `torch.autograd.grad(create_graph=True)`, run eagerly."""
 
+import functools
+
 import keras
 import torch
 
@@ -28,7 +30,7 @@ def _forward(model, training):
 
 def train_step(model, data):
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    batch = model._unpack_and_check(x, y)
+    batch = model._unpack_and_check(x)
     y_pred, _, penalty = model._forward_and_penalty(
         input_gradients, _forward(model, True), batch, y, sample_weight
     )
@@ -49,9 +51,9 @@ def train_step(model, data):
 
 def test_step(model, data):
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    batch = model._unpack_and_check(x, y)
+    batch = model._unpack_and_check(x)
     y_pred, _, penalty = model._forward_and_penalty(
-        lambda *a: input_gradients(*a, create_graph=False),
+        functools.partial(input_gradients, create_graph=False),
         _forward(model, False),
         batch,
         y,

@@ -58,8 +58,7 @@ def guidance_penalty(
     Returns:
         `P` as a Python float.
     """
-    if norm not in penalty_lib.NORMS:
-        raise ValueError(f"Expected `norm` in {penalty_lib.NORMS}, received {norm!r}.")
+    penalty_lib.check_options(norm=norm)
     if provenance is None and source_labels is None:
         raise ValueError(
             "Expected a `provenance` array broadcastable to `images`, received None."
@@ -70,19 +69,22 @@ def guidance_penalty(
 
 
 def _gradients(model, batch, labels, score):
-    if score not in penalty_lib.SCORES:
-        raise ValueError(f"Expected `score` in {penalty_lib.SCORES}, received {score!r}.")
+    penalty_lib.check_options(score=score)
     batch = inputs_lib.GuidedBatch(
         *(None if t is None else np.asarray(ops.convert_to_numpy(t)) for t in batch)
     )
     if labels is not None:
         labels = np.asarray(ops.convert_to_numpy(labels))
     inputs_lib.check_batch_structure(batch)
-    # One sample through the model builds it and tells its number of classes,
-    # also for subclassed backbones that cannot compute output shapes.
-    num_classes = model(batch.images[:1], training=False).shape[-1]
+    # A forward pass builds the model and tells its number of classes, also
+    # for subclassed backbones that cannot compute output shapes. One sample
+    # is enough unless the labels default to the predicted classes.
     if labels is None and batch.source_labels is None:
-        labels = np.argmax(ops.convert_to_numpy(model(batch.images, training=False)), -1)
+        logits = ops.convert_to_numpy(model(batch.images, training=False))
+        labels = np.argmax(logits, -1)
+    else:
+        logits = model(batch.images[:1], training=False)
+    num_classes = logits.shape[-1]
     if batch.source_labels is None:
         inputs_lib.check_labels_shape(labels.shape, batch.images.shape[0], num_classes)
     inputs_lib.check_values(batch, labels, num_classes)

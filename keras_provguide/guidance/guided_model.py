@@ -83,12 +83,7 @@ class GuidedModel(keras.Model):
                 "Expected `backbone` to be a Keras model or layer returning class "
                 f"scores, received {type(backbone).__name__}."
             )
-        if score not in penalty_lib.SCORES:
-            raise ValueError(
-                f"Expected `score` in {penalty_lib.SCORES}, received {score!r}."
-            )
-        if norm not in penalty_lib.NORMS:
-            raise ValueError(f"Expected `norm` in {penalty_lib.NORMS}, received {norm!r}.")
+        penalty_lib.check_options(score=score, norm=norm)
         guidance_weight = _non_negative_float(guidance_weight, "guidance_weight")
         self.backbone = backbone
         self.score = score
@@ -154,7 +149,7 @@ class GuidedModel(keras.Model):
     def test_step(self, *args):
         return autodiff.get().test_step(self, *args)
 
-    def _unpack_and_check(self, x, y):
+    def _unpack_and_check(self, x):
         batch = inputs_lib.unpack_inputs(x)
         inputs_lib.check_batch_structure(batch)
         return batch

@@ -12,6 +12,14 @@ SCORES = ("logit", "log_prob_sum", "loss")
 NORMS = ("l2", "l1")
 
 
+def check_options(score=None, norm=None):
+    """Raises `ValueError` for a `score` or `norm` this module does not define."""
+    if score is not None and score not in SCORES:
+        raise ValueError(f"Expected `score` in {SCORES}, received {score!r}.")
+    if norm is not None and norm not in NORMS:
+        raise ValueError(f"Expected `norm` in {NORMS}, received {norm!r}.")
+
+
 def label_weights(labels, num_classes):
     """Class ids `(B,)` or one-hot/soft labels `(B, K)` as float32 `(B, K)`."""
     if len(labels.shape) == 1:
@@ -36,9 +44,8 @@ def per_sample_scores(y_pred, labels, score):
     log_probs = ops.log_softmax(logits, axis=-1)
     if score == "log_prob_sum":
         return ops.sum(log_probs, axis=-1)
-    if score == "loss":
-        return -ops.sum(labels * log_probs, axis=-1)
-    raise ValueError(f"Expected `score` in {SCORES}, received {score!r}.")
+    check_options(score=score)
+    return -ops.sum(labels * log_probs, axis=-1)
 
 
 def source_scores(y_pred, labels, source_labels, score):
@@ -74,9 +81,8 @@ def per_sample_norm(tensor, norm):
     axes = tuple(range(1, len(tensor.shape)))
     if norm == "l2":
         return ops.sum(ops.square(tensor), axis=axes)
-    if norm == "l1":
-        return ops.sum(ops.abs(tensor), axis=axes)
-    raise ValueError(f"Expected `norm` in {NORMS}, received {norm!r}.")
+    check_options(norm=norm)
+    return ops.sum(ops.abs(tensor), axis=axes)
 
 
 def penalty_from_gradients(input_gradients, provenance, norm="l2", sample_weight=None):
