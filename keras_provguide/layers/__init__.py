@@ -1,0 +1,35 @@
+"""Preprocessing layers that make and carry provenance.
+
+Every layer takes and returns a dict of batch arrays (`"images"`,
+`"provenance"`, `"labels"`, and where relevant `"source_labels"`,
+`"bounding_boxes"`, `"groups"`), runs eagerly on every backend and inside a
+`tf.data` pipeline, is seeded and serializable.
+
+- Synthesis: `Composite` (copy-paste), `ProvenanceCutMix`,
+  `ProvenanceResizeMix` (two-source mixes), `edit_provenance` (generative
+  edits).
+- Mask-aligned geometric augmentation: `RandomFlip`, `RandomCrop`,
+  `RandomTranslation`, `RandomZoom`, `RandomRotation`.
+"""
+
+from keras_provguide.layers.aligned_augmentation import RandomCrop
+from keras_provguide.layers.aligned_augmentation import RandomFlip
+from keras_provguide.layers.aligned_augmentation import RandomRotation
+from keras_provguide.layers.aligned_augmentation import RandomTranslation
+from keras_provguide.layers.aligned_augmentation import RandomZoom
+from keras_provguide.layers.composite import Composite
+from keras_provguide.layers.cut_mix import ProvenanceCutMix
+from keras_provguide.layers.edit_provenance import edit_provenance
+from keras_provguide.layers.resize_mix import ProvenanceResizeMix
+
+__all__ = [
+    "Composite",
+    "ProvenanceCutMix",
+    "ProvenanceResizeMix",
+    "RandomCrop",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
+    "edit_provenance",
+]

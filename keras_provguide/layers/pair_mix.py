@@ -1,0 +1,88 @@
+"""The shared half of the two-source mixing layers."""
+
+from keras_provguide.layers import base
+
+
+class PairMix(base.ProvenanceLayer):
+    """Mixes each sample with a partner drawn from the same batch.
+
+    Subclasses say only where the partner's pixels go (`partner_region`).
+    This class pairs the samples, mixes the images, and writes the
+    two-source contract of `GuidedModel`:
+
+    - `"provenance"` `(B, H, W, 1)`: the share of each pixel from source 0
+      (the sample itself); 1 outside the partner's region.
+    - `"source_labels"` `(B, 2)`: class ids of source 0 and source 1.
+    - `"labels"` `(B, num_classes)`: soft labels mixed by the provenance
+      mean, so a label's share equals its image's share of the pixels.
+
+    Input provenance is replaced: after a mix, the mask says which source a
+    pixel comes from. `"groups"` and other keys keep source 0's values.
+    """
+
+    required_keys = (base.IMAGES, base.LABELS)
+
+    def __init__(self, num_classes=None, seed=None, data_format=None, **kwargs):
+        super().__init__(seed=seed, data_format=data_format, **kwargs)
+        if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 2):
+            raise ValueError(
+                f"Expected `num_classes` to be an int >= 2 or None, received {num_classes!r}."
+            )
+        self.num_classes = num_classes
+
+    def transform(self, data, seed):
+        ops = self.backend
+        if base.BOUNDING_BOXES in data:
+            raise ValueError(
+                f"{type(self).__name__} mixes whole images; boxes of the mixed "
+                "sample are undefined. Drop 'bounding_boxes' before mixing."
+            )
+        images = self._float(data[base.IMAGES])
+        class_ids, num_classes = self._class_ids(data[base.LABELS])
+        batch = ops.shape(images)[0]
+        # Pair along a random cycle through the batch, so no sample draws itself.
+        order = ops.random.shuffle(ops.numpy.arange(batch, dtype="int32"), seed=seed)
+        partners = ops.numpy.take(
+            ops.numpy.roll(order, -1), ops.numpy.argsort(order), axis=0
+        )
+        partner_images = ops.numpy.take(images, partners, axis=0)
+        warped_partners, region = self.partner_region(partner_images, seed)
+
+        share = 1.0 - region
+        mixed = share * images + region * warped_partners
+        partner_ids = ops.numpy.take(class_ids, partners, axis=0)
+        weight = ops.numpy.mean(share, axis=(1, 2, 3))[:, None]
+        data[base.IMAGES] = mixed
+        data[base.PROVENANCE] = share
+        data[base.SOURCE_LABELS] = ops.numpy.stack([class_ids, partner_ids], axis=1)
+        data[base.LABELS] = weight * ops.nn.one_hot(
+            class_ids, num_classes, dtype=self.compute_dtype
+        ) + (1.0 - weight) * ops.nn.one_hot(partner_ids, num_classes, dtype=self.compute_dtype)
+        return data
+
+    def partner_region(self, partner_images, seed):
+        """Returns `(warped_partners, region)`; `region` is 1 where the partner shows."""
+        raise NotImplementedError
+
+    def _class_ids(self, labels):
+        ops = self.backend
+        labels = ops.convert_to_tensor(labels)
+        if len(labels.shape) == 2:
+            return ops.cast(ops.numpy.argmax(labels, axis=1), "int32"), labels.shape[1]
+        if len(labels.shape) != 1:
+            raise ValueError(
+                "Expected 'labels' of shape (batch,) (class ids) or (batch, "
+                f"num_classes) (one-hot), received {tuple(labels.shape)}."
+            )
+        if self.num_classes is None:
+            raise ValueError(
+                f"{type(self).__name__} received class-id labels of shape "
+                f"{tuple(labels.shape)}; pass `num_classes` to make soft labels, "
+                "or pass one-hot labels."
+            )
+        return ops.cast(labels, "int32"), self.num_classes
+
+    def get_config(self):
+        config = super().get_config()
+        config["num_classes"] = self.num_classes
+        return config
