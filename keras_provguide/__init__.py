@@ -5,11 +5,17 @@ Public API (import as `import keras_provguide as kpg`):
 - `GuidedModel`: a `keras.Model` that adds the provenance-masked
   input-gradient penalty to any class-score backbone inside `model.fit`.
 - `input_gradients`, `guidance_penalty`: the same maths for analysis.
+- `layers`: preprocessing layers that make provenance (compositing,
+  two-source mixing, generative edits) and carry it through augmentation.
+- `data`: builders of provenance-carrying datasets (balanced synthetic sets,
+  image + mask folders, keras-cv pipelines).
 - `datasets`: small offline datasets built from scikit-learn and
   scikit-image data.
 """
 
+from keras_provguide import data
 from keras_provguide import datasets
+from keras_provguide import layers
 from keras_provguide.guidance.functional import guidance_penalty
 from keras_provguide.guidance.functional import input_gradients
 from keras_provguide.guidance.guided_model import GuidedModel
@@ -18,7 +24,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GuidedModel",
+    "data",
     "datasets",
     "guidance_penalty",
     "input_gradients",
+    "layers",
 ]

@@ -1,9 +1,15 @@
-"""Small offline datasets built from data that ships with scikit-learn.
+"""Small offline datasets built from data that ships with scikit-learn and scikit-image.
 
-Nothing is downloaded: every builder is deterministic for its seed and
-builds in seconds.
+Nothing is downloaded: every builder is deterministic for its seed, returns
+NumPy arrays in a documented dict schema, and builds in seconds.
+
+- `decoy_digits`: Decoy-MNIST of Right for the Right Reasons.
+- `spurious_digits`: a Waterbirds-like task with a balanced synthetic set.
+- `digit_localization`: digits on textures with boxes and masks.
 """
 
 from keras_provguide.datasets.decoy_digits import decoy_digits
+from keras_provguide.datasets.digit_localization import digit_localization
+from keras_provguide.datasets.spurious_digits import spurious_digits
 
-__all__ = ["decoy_digits"]
+__all__ = ["decoy_digits", "digit_localization", "spurious_digits"]

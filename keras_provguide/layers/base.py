@@ -1,5 +1,7 @@
 """The base of every provenance-carrying preprocessing layer."""
 
+import importlib
+
 import keras
 
 try:
@@ -124,3 +126,13 @@ def check_range(value, name, low, high, low_open=False):
             f"min <= max, received {value!r}."
         )
     return pair
+
+
+def numpy_backend():
+    """Keras's NumPy backend, whatever `KERAS_BACKEND` is.
+
+    The dataset builders run the layers' maths through it, so a dataset is
+    the same arrays on every backend. (`from keras.src.backend import numpy`
+    would return the active backend's `numpy` module instead.)
+    """
+    return importlib.import_module("keras.src.backend.numpy")

@@ -78,31 +78,17 @@ class Composite(base.ProvenanceLayer):
         ops = self.backend
         backgrounds = self._float(data[base.IMAGES])
         foregrounds, alpha = self._split_alpha(data)
-        batch, height, width = ops.shape(backgrounds)[0], ops.shape(backgrounds)[1], ops.shape(backgrounds)[2]
-        fg_height = ops.cast(ops.shape(foregrounds)[1], self.compute_dtype)
-        fg_width = ops.cast(ops.shape(foregrounds)[2], self.compute_dtype)
-        height_f = ops.cast(height, self.compute_dtype)
-        width_f = ops.cast(width, self.compute_dtype)
-
-        fit = ops.numpy.minimum(height_f / fg_height, width_f / fg_width)
-        zoom = self._uniform(batch, *self.scale_range, seed) * fit
-        box_height, box_width = zoom * fg_height, zoom * fg_width
-        top = self._uniform(batch, *self.position_range, seed) * (height_f - box_height)
-        left = self._uniform(batch, *self.position_range, seed) * (width_f - box_width)
-        boxes = ops.numpy.stack([top, left, top + box_height, left + box_width], axis=1)
-
-        warped = resample.resample_into_boxes(
-            ops, ops.numpy.concatenate([foregrounds * alpha, alpha], axis=-1),
-            boxes, height, width,
+        batch = ops.shape(backgrounds)[0]
+        draws = [self._uniform(batch, 0.0, 1.0, seed) for _ in range(3)]
+        images, provenance, boxes = composite_images(
+            ops, backgrounds, foregrounds, alpha, draws, self.scale_range, self.position_range
         )
-        premultiplied, provenance = warped[..., :-1], warped[..., -1:]
-        provenance = ops.numpy.clip(provenance, 0.0, 1.0)
         data.pop(FOREGROUNDS)
         data.pop(FOREGROUND_MASKS, None)
-        data[base.IMAGES] = premultiplied + (1.0 - provenance) * backgrounds
+        data[base.IMAGES] = images
         data[base.PROVENANCE] = provenance
         data[base.BOUNDING_BOXES] = {
-            "boxes": resample.tight_boxes(ops, provenance)[:, None, :],
+            "boxes": boxes[:, None, :],
             "labels": self._box_labels(data, batch),
         }
         return data
@@ -148,3 +134,35 @@ class Composite(base.ProvenanceLayer):
             {"scale_range": self.scale_range, "position_range": self.position_range}
         )
         return config
+
+
+def composite_images(ops, backgrounds, foregrounds, alpha, draws, scale_range, position_range):
+    """Alpha-blends foregrounds onto backgrounds; the maths of `Composite`.
+
+    `draws` are three `(B,)` uniforms in [0, 1) (scale, vertical and
+    horizontal position), so callers choose the random source: the layer
+    uses its seed generator, the dataset builders NumPy. Returns
+    `(images, provenance, boxes)` with `boxes` `(B, 4)` `(x0, y0, x1, y1)`.
+    """
+    dtype = backgrounds.dtype
+    shape = ops.shape(backgrounds)
+    height, width = shape[1], shape[2]
+    height_f, width_f = ops.cast(height, dtype), ops.cast(width, dtype)
+    fg_height = ops.cast(ops.shape(foregrounds)[1], dtype)
+    fg_width = ops.cast(ops.shape(foregrounds)[2], dtype)
+    fit = ops.numpy.minimum(height_f / fg_height, width_f / fg_width)
+    low, high = scale_range
+    zoom = (low + (high - low) * draws[0]) * fit
+    box_height, box_width = zoom * fg_height, zoom * fg_width
+    low, high = position_range
+    top = (low + (high - low) * draws[1]) * (height_f - box_height)
+    left = (low + (high - low) * draws[2]) * (width_f - box_width)
+    boxes = ops.numpy.stack([top, left, top + box_height, left + box_width], axis=1)
+    # Warping `alpha * foreground` and `alpha` together keeps every output
+    # pixel an exact blend, resampled edges included.
+    warped = resample.resample_into_boxes(
+        ops, ops.numpy.concatenate([foregrounds * alpha, alpha], axis=-1), boxes, height, width
+    )
+    provenance = ops.numpy.clip(warped[..., -1:], 0.0, 1.0)
+    images = warped[..., :-1] + (1.0 - provenance) * backgrounds
+    return images, provenance, resample.tight_boxes(ops, provenance)

@@ -26,7 +26,9 @@ def resample_into_boxes(ops, images, boxes, out_height, out_width):
     dtype = images.dtype
     rows = interpolation_weights(ops, boxes[:, 0], boxes[:, 2], out_height, shape[1], dtype)
     cols = interpolation_weights(ops, boxes[:, 1], boxes[:, 3], out_width, shape[2], dtype)
-    return ops.numpy.einsum("bih,bhwc,bjw->bijc", rows, images, cols)
+    # Two contractions, not one three-way einsum (which NumPy would loop).
+    images = ops.numpy.einsum("bih,bhwc->biwc", rows, images)
+    return ops.numpy.einsum("biwc,bjw->bijc", images, cols)
 
 
 def box_indicator(ops, boxes, height, width, dtype):

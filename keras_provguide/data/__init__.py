@@ -1,0 +1,17 @@
+"""Builders that turn raw images into `GuidedModel`-ready data.
+
+- `balanced_composites`: a copy-paste synthetic set balanced over every
+  (class, background group) cell.
+- `from_directory`: image + mask pairs from disk, as a `tf.data.Dataset` or
+  a `keras.utils.PyDataset`.
+- `split_labels`: a batch dict to the `(inputs, labels)` pair of `fit`.
+- `keras_cv_augmentation`: run keras-cv augmentation layers on
+  provenance-carrying batches (TensorFlow, optional extra).
+"""
+
+from keras_provguide.data.balanced_composites import balanced_composites
+from keras_provguide.data.from_directory import from_directory
+from keras_provguide.data.keras_cv import keras_cv_augmentation
+from keras_provguide.data.split_labels import split_labels
+
+__all__ = ["balanced_composites", "from_directory", "keras_cv_augmentation", "split_labels"]

@@ -1,0 +1,47 @@
+"""The raw material of the embedded datasets: digit sprites and textures.
+
+Both ship with their libraries (scikit-learn's 8x8 digits, scikit-image's
+512x512 texture photographs), so nothing is downloaded.
+"""
+
+import numpy as np
+
+#: Texture photographs of `skimage.data`, with the tint that makes each one
+#: read as its material in RGB.
+TEXTURES = {
+    "grass": (0.55, 0.85, 0.35),
+    "brick": (0.90, 0.50, 0.35),
+    "gravel": (0.70, 0.70, 0.75),
+}
+
+
+def digit_sprites(order=None):
+    """Digits upscaled to 16x16 by pixel repetition (sharp strokes).
+
+    Returns `(sprites, digits)`: float32 `(N, 16, 16)` in [0, 1] and int32
+    `(N,)`, in `order` when given.
+    """
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    images, targets = data.images, data.target
+    if order is not None:
+        images, targets = images[order], targets[order]
+    sprites = np.kron(images / 16.0, np.ones((2, 2))).astype("float32")
+    return sprites, targets.astype("int32")
+
+
+def texture_crops(name, count, size, rng):
+    """`count` random `size`x`size` RGB crops of a tinted texture, float32 in [0, 1]."""
+    from skimage import data
+
+    if name not in TEXTURES:
+        raise ValueError(f"Expected a texture in {sorted(TEXTURES)}, received {name!r}.")
+    photo = getattr(data, name)().astype("float32") / 255.0
+    # Stretch the contrast so textures stay visible under the tint.
+    photo = (photo - photo.mean()) / (photo.std() + 1e-6) * 0.18 + 0.5
+    rows = rng.integers(0, photo.shape[0] - size + 1, count)
+    cols = rng.integers(0, photo.shape[1] - size + 1, count)
+    crops = np.stack([photo[r : r + size, c : c + size] for r, c in zip(rows, cols)])
+    tinted = crops[..., None] * np.asarray(TEXTURES[name], "float32")
+    return np.clip(tinted, 0.0, 1.0).astype("float32")
