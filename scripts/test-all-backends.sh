@@ -12,7 +12,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -c constraints-cpu.txt -e ".[all]"
+"$VENV/bin/python" -m pip install --quiet -c constraints-cpu.txt -e ".[all,keras-cv]"
 
 export TF_CPP_MIN_LOG_LEVEL=2 PYTHONHASHSEED=0
 reports="$(mktemp -d)"

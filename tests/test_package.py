@@ -11,7 +11,9 @@ from conftest import BACKEND
 
 
 def test_public_api_is_an_explicit_list():
-    assert sorted(kpg.__all__) == ["GuidedModel", "datasets", "guidance_penalty", "input_gradients"]
+    assert sorted(kpg.__all__) == [
+        "GuidedModel", "data", "datasets", "guidance_penalty", "input_gradients", "layers"
+    ]
     for name in kpg.__all__:
         assert getattr(kpg, name) is not None
 

@@ -9,7 +9,9 @@ soft share, so it must be interpolated like the pixels it describes (a
 bilinear image pixel that is 30% object has provenance 0.3), and a single
 transform call cannot be hit by a transform that changes between calls (as
 `RandomRotation` does on PyTorch in Keras 3.15, editing its rotation matrix in
-place).
+place). Two more Keras 3.15 defects are patched here: `RandomCrop` moves boxes
+by the wrong offsets, and `RandomFlip` drops out of the TensorFlow backend
+after moving boxes inside `tf.data`.
 
 Pixels the transform fills from outside the image come from no source:
 their provenance is 0 whatever the layer's `fill_value`.
@@ -56,6 +58,16 @@ class ProvenanceAligned:
             shifted = merged[..., num_channels:, :, :]
         data[base.PROVENANCE] = ops.numpy.clip(shifted - fill, 0.0, 1.0)
         return data
+
+    def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
+        # Keras 3.15's RandomFlip resets its backend at the end of this method,
+        # so inside tf.data the rest of the call (labels) would run on the
+        # global backend and fail on graph tensors; keep the graph backend.
+        active = self.backend.name
+        boxes = super().transform_bounding_boxes(bounding_boxes, transformation, training=training)
+        if active == "tensorflow" and self.backend.name != active:
+            self.backend.set_backend(active)
+        return boxes
 
 
 def _check_spatial_match(images_shape, provenance_shape, spatial):
