@@ -45,7 +45,8 @@ def spurious_digits(
     Returns:
         `{"train", "val", "test", "synthetic"}`, each a dict of NumPy arrays:
         `"images"` float32 `(N, 32, 32, 3)` in [0, 1], `"labels"` int32
-        (parity), `"digits"` int32 (0-9), `"backgrounds"` int32 (0 grass,
+        (parity), `"digits"` int32 (0-9), `"digit_ids"` int32 (the row of
+        `sklearn.datasets.load_digits()` drawn), `"backgrounds"` int32 (0 grass,
         1 brick), `"groups"` int32 `= 2 * label + background` (groups 0 and
         3 are the majority in train). `"synthetic"` adds `"provenance"`
         float32 `(N, 32, 32, 1)`.
@@ -86,7 +87,9 @@ def spurious_digits(
     }
     for name, pool, size in (("val", pools[1], num_val), ("test", pools[2], num_test)):
         splits[name] = _balanced_real_split(rng, sprites, digits, pool, size)
-    splits["synthetic"] = _synthetic_split(rng, sprites, digits, pools[0], synthetic_per_group)
+    splits["synthetic"] = _synthetic_split(
+        rng, sprites, digits, np.unique(train_index), synthetic_per_group
+    )
     return splits
 
 
@@ -117,6 +120,7 @@ def _real_split(rng, sprites, digits, index, backgrounds):
         "images": images.astype("float32"),
         "labels": labels.astype("int32"),
         "digits": digits[index].astype("int32"),
+        "digit_ids": index.astype("int32"),
         "backgrounds": backgrounds,
         "groups": (2 * labels + backgrounds).astype("int32"),
     }
@@ -156,6 +160,7 @@ def _synthetic_split(rng, sprites, digits, pool, per_group):
         "provenance": synthetic["provenance"],
         "labels": synthetic["labels"],
         "digits": digits[pool][synthetic["foreground_index"]],
+        "digit_ids": pool[synthetic["foreground_index"]].astype("int32"),
         "backgrounds": synthetic["background_groups"],
         "groups": synthetic["groups"],
     }

@@ -55,4 +55,9 @@ def _threshold(change, method):
         return change.max()  # Nothing to separate: all pixels kept or all edited alike.
     from skimage.filters import threshold_otsu
 
-    return threshold_otsu(change)
+    # Otsu over the exact values, not 256 bins: with binning the threshold
+    # can land inside the top bin of the unchanged pixels (compression
+    # noise) and mark some of them edited. With one bin per value it is the
+    # largest value of the unchanged class.
+    values, counts = np.unique(change, return_counts=True)
+    return threshold_otsu(hist=(counts, values))

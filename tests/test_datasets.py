@@ -1,0 +1,101 @@
+"""Embedded datasets: schemas, determinism, balance, provenance."""
+
+import numpy as np
+import pytest
+
+import keras_provguide as kpg
+
+
+@pytest.fixture(scope="module")
+def spurious():
+    return kpg.datasets.spurious_digits(num_train=400, num_val=40, num_test=80, synthetic_per_group=30)
+
+
+def test_spurious_digits_schema(spurious):
+    assert set(spurious) == {"train", "val", "test", "synthetic"}
+    for name, split in spurious.items():
+        n = len(split["labels"])
+        assert split["images"].shape == (n, 32, 32, 3) and split["images"].dtype == np.float32
+        assert 0.0 <= split["images"].min() and split["images"].max() <= 1.0
+        for key in ("labels", "digits", "digit_ids", "backgrounds", "groups"):
+            assert split[key].shape == (n,) and split[key].dtype == np.int32, (name, key)
+        np.testing.assert_array_equal(split["labels"], split["digits"] % 2)
+        np.testing.assert_array_equal(split["groups"], 2 * split["labels"] + split["backgrounds"])
+    assert spurious["synthetic"]["provenance"].shape == (120, 32, 32, 1)
+    assert "provenance" not in spurious["train"]
+
+
+def test_spurious_digits_bias_and_balance(spurious):
+    train = spurious["train"]
+    assert abs(np.mean(train["labels"] == train["backgrounds"]) - 0.95) < 0.04
+    for name, per_group in (("val", 10), ("test", 20), ("synthetic", 30)):
+        np.testing.assert_array_equal(np.bincount(spurious[name]["groups"], minlength=4), per_group)
+
+
+def test_spurious_digits_splits_share_no_digit(spurious):
+    ids = {name: set(split["digit_ids"]) for name, split in spurious.items()}
+    assert not ids["train"] & ids["val"] and not ids["train"] & ids["test"]
+    assert not ids["val"] & ids["test"]
+    assert ids["synthetic"] <= ids["train"]
+
+
+def test_synthetic_provenance_marks_the_digit_and_the_generator_look_is_visible(spurious):
+    synthetic, real = spurious["synthetic"], spurious["test"]
+    provenance = synthetic["provenance"][..., 0]
+    assert 0.05 < provenance.mean() < 0.5  # A digit, not the whole image.
+    # The digit is light ink: brighter than the background it covers.
+    brightness = synthetic["images"].mean(-1)
+    assert brightness[provenance > 0.9].mean() > brightness[provenance < 0.1].mean() + 0.2
+    # Generator look: a colour cast (red up, blue down) that real images lack.
+    cast = lambda images: images[..., 0].mean() - images[..., 2].mean()
+    assert cast(synthetic["images"]) > cast(real["images"]) + 0.05
+
+
+def test_datasets_are_deterministic_for_a_seed():
+    a = kpg.datasets.spurious_digits(num_train=50, num_val=8, num_test=8, synthetic_per_group=2, seed=3)
+    b = kpg.datasets.spurious_digits(num_train=50, num_val=8, num_test=8, synthetic_per_group=2, seed=3)
+    c = kpg.datasets.spurious_digits(num_train=50, num_val=8, num_test=8, synthetic_per_group=2, seed=4)
+    for split in a:
+        for key in a[split]:
+            np.testing.assert_array_equal(a[split][key], b[split][key])
+    assert not np.array_equal(a["train"]["images"], c["train"]["images"])
+    d = kpg.datasets.digit_localization(num_train=20, num_test=10, seed=1)
+    e = kpg.datasets.digit_localization(num_train=20, num_test=10, seed=1)
+    np.testing.assert_array_equal(d["train"]["images"], e["train"]["images"])
+
+
+def test_digit_localization_boxes_are_the_tight_boxes_of_the_masks():
+    data = kpg.datasets.digit_localization(num_train=40, num_test=20, image_size=48)
+    for split in ("train", "test"):
+        part = data[split]
+        n = len(part["labels"])
+        assert part["images"].shape == (n, 48, 48, 3) and part["provenance"].shape == (n, 48, 48, 1)
+        assert set(np.unique(part["labels"])) <= set(range(10))
+        for mask, box in zip(part["provenance"][..., 0] > 0.5, part["boxes"]):
+            rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+            np.testing.assert_array_equal(box, [cols[0], rows[0], cols[-1] + 1, rows[-1] + 1])
+        sides = part["boxes"][:, 2:] - part["boxes"][:, :2]
+        assert sides.max() <= 0.6 * 48 + 1
+
+
+def test_decoy_digits_swatch_is_non_target():
+    data = kpg.datasets.decoy_digits(num_train=100)
+    train = data["train"]
+    swatch = train["provenance"][..., 0] == 0
+    assert np.all(swatch.sum((1, 2)) == 16)
+    shades = np.asarray([img[..., 0][s].mean() for img, s in zip(train["images"], swatch)])
+    np.testing.assert_allclose(shades, (255 - 25 * train["labels"]) / 255, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: kpg.datasets.spurious_digits(bias=0.3), "bias"),
+        (lambda: kpg.datasets.spurious_digits(num_val=10), "num_val"),
+        (lambda: kpg.datasets.digit_localization(image_size=8), "image_size"),
+        (lambda: kpg.datasets.digit_localization(scale_range=(0.5, 0.2)), "scale_range"),
+    ],
+)
+def test_bad_arguments(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
