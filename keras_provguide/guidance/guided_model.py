@@ -216,6 +216,13 @@ class GuidedModel(keras.Model):
         x, y = _first_batch(x, y)
         if x is None:
             return
+        if y is None and isinstance(x, dict) and "labels" in x:
+            raise ValueError(
+                "Received 'labels' inside the inputs dict and no `y`. Split the "
+                "batch into (inputs, labels) first, e.g. "
+                "`dataset.map(kpg.data.split_labels)` or "
+                "`model.fit(*kpg.data.split_labels(batch))`."
+            )
         batch = inputs_lib.unpack_inputs(x)
         batch = inputs_lib.GuidedBatch(*(_to_numpy(t) for t in batch))
         y = _to_numpy(y)
