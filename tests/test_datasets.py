@@ -99,3 +99,10 @@ def test_decoy_digits_swatch_is_non_target():
 def test_bad_arguments(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_building_a_dataset_leaves_the_backend_ops_intact():
+    import keras
+
+    kpg.datasets.digit_localization(num_train=2, num_test=2)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(keras.ops.zeros((2,))), [0.0, 0.0])

@@ -1,8 +1,7 @@
 """The base of every provenance-carrying preprocessing layer."""
 
-import importlib
-
 import keras
+import numpy as np
 
 try:
     from keras.src.layers.preprocessing.data_layer import DataLayer
@@ -128,11 +127,26 @@ def check_range(value, name, low, high, low_open=False):
     return pair
 
 
-def numpy_backend():
-    """Keras's NumPy backend, whatever `KERAS_BACKEND` is.
+class _NumpyOps:
+    """The few backend ops the layers' maths uses, on NumPy arrays.
 
-    The dataset builders run the layers' maths through it, so a dataset is
-    the same arrays on every backend. (`from keras.src.backend import numpy`
-    would return the active backend's `numpy` module instead.)
+    The dataset builders run that maths through it, so a dataset is the same
+    arrays on every backend. (Importing Keras's own NumPy backend module
+    would replace `keras.src.backend.numpy`, the active backend's ops, for
+    the whole process.)
     """
-    return importlib.import_module("keras.src.backend.numpy")
+
+    numpy = np
+
+    @staticmethod
+    def cast(value, dtype):
+        return np.asarray(value).astype(dtype)
+
+    @staticmethod
+    def shape(value):
+        return np.shape(value)
+
+
+def numpy_backend():
+    """NumPy in the shape of a Keras backend namespace, whatever `KERAS_BACKEND` is."""
+    return _NumpyOps
