@@ -46,10 +46,7 @@ def digit_localization(num_train=1000, num_test=500, image_size=64, scale_range=
             raise ValueError(f"Expected `{name}` to be an int >= 1, received {value!r}.")
     if not isinstance(image_size, int) or image_size < 16:
         raise ValueError(f"Expected `image_size` to be an int >= 16, received {image_size!r}.")
-    if not (len(scale_range) == 2 and 0 < scale_range[0] <= scale_range[1] <= 1):
-        raise ValueError(
-            f"Expected `scale_range` as (min, max) in (0, 1], received {scale_range!r}."
-        )
+    scale_range = base.check_range(scale_range, "scale_range", 0.0, 1.0, low_open=True)
     rng = np.random.default_rng(seed)
     sprites, digits = sources.digit_sprites()
     order = rng.permutation(len(digits))

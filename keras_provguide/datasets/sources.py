@@ -42,6 +42,8 @@ def texture_crops(name, count, size, rng):
     photo = (photo - photo.mean()) / (photo.std() + 1e-6) * 0.18 + 0.5
     rows = rng.integers(0, photo.shape[0] - size + 1, count)
     cols = rng.integers(0, photo.shape[1] - size + 1, count)
-    crops = np.stack([photo[r : r + size, c : c + size] for r, c in zip(rows, cols)])
+    crops = np.zeros((count, size, size), "float32")
+    for i, (row, col) in enumerate(zip(rows, cols)):
+        crops[i] = photo[row : row + size, col : col + size]
     tinted = crops[..., None] * np.asarray(TEXTURES[name], "float32")
     return np.clip(tinted, 0.0, 1.0).astype("float32")
