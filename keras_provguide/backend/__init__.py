@@ -1,12 +1,18 @@
 """Per-backend autodiff for guided training.
 
-Each sibling module (`tensorflow`, `torch`, `jax`) defines the same three
-functions and nothing else:
+Each sibling module (`tensorflow`, `torch`, `jax`) defines the same names
+and nothing else:
 
 - `input_gradients(forward, images, scores_fn, create_graph=True)`: runs
   `forward(images) -> (y_pred, aux)` once and returns `(y_pred, aux, grads)`
   where `grads[i]` is d sum(scores_fn(y_pred)[i]) / d images, itself
-  differentiable when `create_graph` is true (second order).
+  differentiable when `create_graph` is true (double backprop).
+- `forward_over_reverse(forward, stateless_forward, images, scores_fn,
+  directions_fn)`: the first-order `grads`, then `(P, [u_k]) =
+  directions_fn(grads)`, then the forward-mode derivative of each score
+  along its `u_k`. Returns `(y_pred, aux, P, surrogate)`; the surrogate's
+  parameter gradient equals that of `P`.
+- `FASTEST_SECOND_ORDER`: the path `second_order="auto"` takes, as measured.
 - `train_step(model, ...)` and `test_step(model, ...)`: the `GuidedModel`
   steps, with the signatures Keras's trainer for that backend expects.
 

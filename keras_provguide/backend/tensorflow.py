@@ -5,6 +5,9 @@ import contextlib
 import keras
 import tensorflow as tf
 
+#: The path `second_order="auto"` takes here, from `benchmarks/step_overhead.py`.
+FASTEST_SECOND_ORDER = "double_backprop"
+
 try:  # Keras's TF backend routes BatchNormalization's statistics through here.
     from keras.src.backend.tensorflow import nn as _keras_tf_nn
 except ImportError:  # pragma: no cover - layout of other Keras versions
@@ -53,6 +56,26 @@ def input_gradients(forward, images, scores_fn, create_graph=True):
     return y_pred, aux, grads
 
 
+def forward_over_reverse(forward, stateless_forward, images, scores_fn, directions_fn):
+    # The first-order input gradients come from the stateful forward pass, so
+    # BatchNorm statistics update once per step, as in a plain step; the
+    # dual pass is stateless and gives the predictions for the task loss.
+    images = tf.convert_to_tensor(images)
+    _, aux, grads = input_gradients(forward, images, scores_fn)
+    value, directions = directions_fn([tf.stop_gradient(g) for g in grads])
+    dual_forward = stateless_forward()
+    y_pred, surrogate = None, 0.0
+    for k, direction in enumerate(directions):
+        tangent = tf.cast(tf.stop_gradient(direction), images.dtype)
+        with tf.autodiff.ForwardAccumulator(images, tangent) as accumulator:
+            y = dual_forward(images)
+            total = tf.reduce_sum(scores_fn(y)[k])
+        derivative = accumulator.jvp(total, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        surrogate = surrogate + tf.cast(derivative, "float32")
+        y_pred = y if y_pred is None else y_pred
+    return y_pred, aux, value, surrogate
+
+
 def _forward(model, training):
     return lambda images: (model(images, training=training), None)
 
@@ -61,12 +84,14 @@ def _forward(model, training):
 def train_step(model, data):
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     batch = model._unpack_and_check(x)
+    due = model._penalty_due(model.optimizer.iterations)
     with tf.GradientTape() as tape:
         y_pred, _, penalty = model._forward_and_penalty(
-            input_gradients, _forward(model, True), batch, y, sample_weight
+            _forward(model, True), batch, y, sample_weight, training=True, due=due
         )
         loss = model._total_loss(
-            x, y, y_pred, sample_weight, penalty, tf.shape(batch.images)[0], training=True
+            x, y, y_pred, sample_weight, penalty, tf.shape(batch.images)[0],
+            training=True, due=due,
         )
         if model.optimizer is not None:
             loss = model.optimizer.scale_loss(loss)
@@ -82,7 +107,7 @@ def test_step(model, data):
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     batch = model._unpack_and_check(x)
     y_pred, _, penalty = model._forward_and_penalty(
-        input_gradients, _forward(model, False), batch, y, sample_weight
+        _forward(model, False), batch, y, sample_weight, training=False
     )
     model._total_loss(
         x, y, y_pred, sample_weight, penalty, tf.shape(batch.images)[0], training=False

@@ -1,9 +1,11 @@
 """PyTorch autodiff: `torch.autograd.grad(create_graph=True)`, run eagerly."""
 
-import functools
-
 import keras
 import torch
+from torch.autograd import forward_ad
+
+#: The path `second_order="auto"` takes here, from `benchmarks/step_overhead.py`.
+FASTEST_SECOND_ORDER = "double_backprop"
 
 
 def input_gradients(forward, images, scores_fn, create_graph=True):
@@ -24,6 +26,34 @@ def input_gradients(forward, images, scores_fn, create_graph=True):
     return y_pred, aux, grads
 
 
+def forward_over_reverse(forward, stateless_forward, images, scores_fn, directions_fn):
+    # As on TensorFlow: first order from the stateful pass (BatchNorm updates
+    # once), then one stateless dual-number pass per source.
+    images = keras.ops.convert_to_tensor(images).detach()
+    _, aux, grads = input_gradients(forward, images, scores_fn, create_graph=False)
+    value, directions = directions_fn([g.detach() for g in grads])
+    dual_forward = stateless_forward()
+    y_pred, surrogate = None, torch.zeros((), device=images.device)
+    with torch.enable_grad():
+        for k, direction in enumerate(directions):
+            tangent = direction.detach().to(images.dtype)
+            with forward_ad.dual_level():
+                primal, y_dot = forward_ad.unpack_dual(
+                    dual_forward(forward_ad.make_dual(images, tangent))
+                )
+            if y_dot is None:  # The scores do not depend on the images.
+                y_dot = torch.zeros_like(primal)
+            # The chain rule through the scores in reverse mode: torch's
+            # forward-mode formula of log_softmax edits a saved tensor in
+            # place, which breaks the outer backward pass.
+            (score_grad,) = torch.autograd.grad(
+                scores_fn(primal)[k].sum(), primal, create_graph=True
+            )
+            surrogate = surrogate + (score_grad * y_dot).sum().float()
+            y_pred = primal if y_pred is None else y_pred
+    return y_pred, aux, value, surrogate
+
+
 def _forward(model, training):
     return lambda images: (model(images, training=training), None)
 
@@ -31,12 +61,13 @@ def _forward(model, training):
 def train_step(model, data):
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     batch = model._unpack_and_check(x)
+    due = model._penalty_due(model.optimizer.iterations)
     y_pred, _, penalty = model._forward_and_penalty(
-        input_gradients, _forward(model, True), batch, y, sample_weight
+        _forward(model, True), batch, y, sample_weight, training=True, due=due
     )
     model.zero_grad()
     loss = model._total_loss(
-        x, y, y_pred, sample_weight, penalty, batch.images.shape[0], training=True
+        x, y, y_pred, sample_weight, penalty, batch.images.shape[0], training=True, due=due
     )
     if model.optimizer is not None:
         loss = model.optimizer.scale_loss(loss)
@@ -53,11 +84,7 @@ def test_step(model, data):
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     batch = model._unpack_and_check(x)
     y_pred, _, penalty = model._forward_and_penalty(
-        functools.partial(input_gradients, create_graph=False),
-        _forward(model, False),
-        batch,
-        y,
-        sample_weight,
+        _forward(model, False), batch, y, sample_weight, training=False
     )
     y_pred, penalty = y_pred.detach(), penalty.detach()
     model._total_loss(

@@ -40,6 +40,18 @@ class GuidedModel(keras.Model):
             `"logit"` is the label-weighted sum of logits.
         norm: `"l2"` (sum of squares, default) or `"l1"` (sum of absolute
             values) over all elements of a sample.
+        second_order: how the parameter gradient of `P` is computed; every
+            path is exact. `"double_backprop"` differentiates the input
+            gradient again in reverse mode; `"forward_over_reverse"` takes
+            the first-order input gradient `g`, then the directional
+            derivative of the score along `u = stop_gradient(dP/dg)` in
+            forward mode, whose parameter gradient equals that of `P`.
+            `"auto"` (default) uses the path measured fastest on the active
+            backend.
+        penalty_every: int >= 1. Apply the penalty on one training step in
+            `penalty_every` (the first of each run of steps); the other
+            steps are plain ERM steps at plain cost. The penalty is not
+            rescaled: raise `guidance_weight` to keep its average pull.
         **kwargs: passed to `keras.Model` (`name`, `dtype`, ...).
 
     Call arguments:
@@ -76,7 +88,10 @@ class GuidedModel(keras.Model):
     ```
     """
 
-    def __init__(self, backbone, guidance_weight=0.05, score="logit", norm="l2", **kwargs):
+    def __init__(
+        self, backbone, guidance_weight=0.05, score="logit", norm="l2",
+        second_order="auto", penalty_every=1, **kwargs,
+    ):
         super().__init__(**kwargs)
         if not isinstance(backbone, keras.layers.Layer):
             raise ValueError(
@@ -85,9 +100,19 @@ class GuidedModel(keras.Model):
             )
         penalty_lib.check_options(score=score, norm=norm)
         guidance_weight = _non_negative_float(guidance_weight, "guidance_weight")
+        if second_order not in SECOND_ORDER:
+            raise ValueError(
+                f"Expected `second_order` in {SECOND_ORDER}, received {second_order!r}."
+            )
+        if not isinstance(penalty_every, int) or isinstance(penalty_every, bool) or penalty_every < 1:
+            raise ValueError(
+                f"Expected `penalty_every` to be an int >= 1, received {penalty_every!r}."
+            )
         self.backbone = backbone
         self.score = score
         self.norm = norm
+        self.second_order = second_order
+        self.penalty_every = penalty_every
         self._guidance_weight = self.add_weight(
             shape=(),
             initializer=keras.initializers.Constant(guidance_weight),
@@ -96,6 +121,17 @@ class GuidedModel(keras.Model):
             name="guidance_weight",
         )
         self.penalty_tracker = keras.metrics.Mean(name="guidance_penalty")
+
+    @property
+    def second_order_path(self):
+        """The second-order path guided steps use: `second_order`, with `"auto"` resolved.
+
+        `"auto"` takes the path measured fastest on the active backend (see
+        `benchmarks/README.md`).
+        """
+        if self.second_order != "auto":
+            return self.second_order
+        return autodiff.get().FASTEST_SECOND_ORDER
 
     @property
     def guidance_weight(self):
@@ -154,11 +190,35 @@ class GuidedModel(keras.Model):
         inputs_lib.check_batch_structure(batch)
         return batch
 
-    def _forward_and_penalty(self, input_gradients, forward, batch, y, sample_weight):
-        """One forward pass; returns `(y_pred, aux, P)` with `P` in float32."""
-        if batch.provenance is None:
+    def _penalty_due(self, step):
+        """Whether training step `step` (0-based) applies the penalty; `None` if every step does."""
+        if self.penalty_every == 1:
+            return None
+        return ops.equal(ops.mod(ops.cast(step, "int32"), self.penalty_every), 0)
+
+    def _forward_and_penalty(self, forward, batch, y, sample_weight, training, due=None):
+        """One forward pass; returns `(y_pred, aux, P)` with `P` in float32.
+
+        In training, `P` is differentiable to second order by the path
+        `second_order` names; in evaluation, first order suffices. Where
+        `due` is false, the step is a plain forward pass with `P = 0`.
+        """
+
+        def plain():
             y_pred, aux = forward(batch.images)
             return y_pred, aux, ops.zeros((), dtype="float32")
+
+        if batch.provenance is None:
+            return plain()
+        if training and due is not None:
+            return ops.cond(
+                due,
+                lambda: self._guided_forward(forward, batch, y, sample_weight, training),
+                plain,
+            )
+        return self._guided_forward(forward, batch, y, sample_weight, training)
+
+    def _guided_forward(self, forward, batch, y, sample_weight, training):
 
         def scores_fn(y_pred):
             if batch.source_labels is None and self.score != "log_prob_sum":
@@ -172,24 +232,55 @@ class GuidedModel(keras.Model):
                 )
             return penalty_lib.source_scores(y_pred, y, batch.source_labels, self.score)
 
-        y_pred, aux, grads = input_gradients(forward, batch.images, scores_fn)
+        backend_autodiff = autodiff.get()
+        if training and self.second_order_path == "forward_over_reverse":
+
+            def directions_fn(grads):
+                return penalty_lib.penalty_directions(
+                    grads, batch.provenance, self.norm, sample_weight
+                )
+
+            y_pred, aux, value, surrogate = backend_autodiff.forward_over_reverse(
+                forward, self._stateless_forward, batch.images, scores_fn, directions_fn
+            )
+            # The value of P, with the parameter gradient of the surrogate
+            # (which equals that of P).
+            penalty = ops.stop_gradient(value) + surrogate - ops.stop_gradient(surrogate)
+            return y_pred, aux, penalty
+
+        y_pred, aux, grads = backend_autodiff.input_gradients(
+            forward, batch.images, scores_fn, create_graph=training
+        )
         penalty = penalty_lib.penalty_from_gradients(
             grads, batch.provenance, self.norm, sample_weight
         )
         return y_pred, aux, penalty
 
-    def _total_loss(self, x, y, y_pred, sample_weight, penalty, batch_size, training):
+    def _stateless_forward(self):
+        """The training forward pass without state updates (BatchNorm statistics)."""
+        trainable = [v.value for v in self.trainable_variables]
+        non_trainable = [v.value for v in self.non_trainable_variables]
+
+        def forward(images):
+            y_pred, _ = self.stateless_call(trainable, non_trainable, images, training=True)
+            return y_pred
+
+        return forward
+
+    def _total_loss(self, x, y, y_pred, sample_weight, penalty, batch_size, training, due=None):
         """Task loss plus weighted penalty, tracked for the logs (TF and torch steps)."""
         loss = self._compute_loss(
             x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
         )
         loss = loss + self.guidance_weight * penalty
-        self._track_loss_and_penalty(loss, penalty, batch_size)
+        self._track_loss_and_penalty(loss, penalty, batch_size, due)
         return loss
 
-    def _track_loss_and_penalty(self, loss, penalty, batch_size):
+    def _track_loss_and_penalty(self, loss, penalty, batch_size, due=None):
         self._loss_tracker.update_state(loss, sample_weight=batch_size)
-        self.penalty_tracker.update_state(penalty, sample_weight=batch_size)
+        # Steps that skip the penalty do not pull its logged mean to zero.
+        weight = batch_size if due is None else batch_size * ops.cast(due, "int32")
+        self.penalty_tracker.update_state(penalty, sample_weight=weight)
 
     def _drop_penalty_log_without_provenance(self, logs, batch):
         if batch.provenance is None:
@@ -246,6 +337,8 @@ class GuidedModel(keras.Model):
             "guidance_weight": float(ops.convert_to_numpy(self._guidance_weight)),
             "score": self.score,
             "norm": self.norm,
+            "second_order": self.second_order,
+            "penalty_every": self.penalty_every,
         }
         return config
 
@@ -256,6 +349,9 @@ class GuidedModel(keras.Model):
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.saving.deserialize_keras_object(config["dtype"])
         return cls(**config)
+
+
+SECOND_ORDER = ("auto", "forward_over_reverse", "double_backprop")
 
 
 def _non_negative_float(value, name):
