@@ -108,12 +108,16 @@ def _update_metrics(
     return logs, new_values
 
 
-def train_step(model, state, data):
+def train_step(model, state, data, due=None):
+    """One guided step; `due` (a Python bool) fixes whether the penalty applies."""
     trainable, non_trainable, optimizer_values, metrics_values = state
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     batch = model._unpack_and_check(x)
-    iterations = _value_of(model.optimizer.iterations, model.optimizer.variables, optimizer_values)
-    due = model._penalty_due(iterations)
+    if due is None:
+        iterations = _value_of(
+            model.optimizer.iterations, model.optimizer.variables, optimizer_values
+        )
+        due = model._penalty_due(iterations)
 
     def scaled_loss(trainable, non_trainable):
         loss, aux = _guided_loss(
