@@ -62,7 +62,7 @@ def build_model(name):
     return keras.Model(inputs, keras.layers.Dense(NUM_CLASSES)(x), name=name)
 
 
-def build_step(model_name, mode, seed=0, penalty_every=1):
+def build_step(model_name, mode, seed=0, penalty_every=1, penalty_fraction=1.0):
     """A compiled model for `mode` and the `(x, y)` batch it trains on."""
     import keras
     import numpy as np
@@ -81,17 +81,21 @@ def build_step(model_name, mode, seed=0, penalty_every=1):
         model, x = backbone, images
     else:
         model = kpg.GuidedModel(
-            backbone, guidance_weight=0.1, second_order=mode, penalty_every=penalty_every
+            backbone, guidance_weight=0.1, second_order=mode,
+            penalty_every=penalty_every, penalty_fraction=penalty_fraction,
         )
         x = {"images": images, "provenance": provenance}
     model.compile(keras.optimizers.SGD(0.01), loss)
     return model, x, labels
 
 
-def timing_worker(model_name, steps, warmup, penalty_every=1):
+def timing_worker(model_name, steps, warmup, penalty_every=1, penalty_fraction=1.0):
     import numpy as np
 
-    runs = {mode: build_step(model_name, mode, penalty_every=penalty_every) for mode in MODES}
+    runs = {
+        mode: build_step(model_name, mode, penalty_every=penalty_every, penalty_fraction=penalty_fraction)
+        for mode in MODES
+    }
     for model, x, y in runs.values():
         for _ in range(warmup):
             model.train_on_batch(x, y)
@@ -188,6 +192,10 @@ def main(argv=None):
         "--penalty-every", type=int, default=1,
         help="guided models apply the penalty every k steps (mean step time is then reported)",
     )
+    parser.add_argument(
+        "--penalty-fraction", type=float, default=1.0,
+        help="guided models compute the penalty on this fraction of each batch",
+    )
     parser.add_argument("--output", default=os.path.join(HERE, "results", "step_overhead.json"))
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--memory-mode", choices=MODES, help=argparse.SUPPRESS)
@@ -196,10 +204,11 @@ def main(argv=None):
         help="time the parts of a step (forward, input gradient, plain step) instead",
     )
     args = parser.parse_args(argv)
-    if args.steps < 1 or args.warmup < 0 or args.penalty_every < 1:
+    if args.steps < 1 or args.warmup < 0 or args.penalty_every < 1 or not 0 < args.penalty_fraction <= 1:
         parser.error(
-            "expected --steps >= 1, --warmup >= 0 and --penalty-every >= 1, received "
-            f"{args.steps}, {args.warmup}, {args.penalty_every}"
+            "expected --steps >= 1, --warmup >= 0, --penalty-every >= 1 and --penalty-fraction "
+            f"in (0, 1], received {args.steps}, {args.warmup}, {args.penalty_every}, "
+            f"{args.penalty_fraction}"
         )
 
     if args.worker:
@@ -209,7 +218,9 @@ def main(argv=None):
         elif args.profile:
             result = profile_worker(model_name, args.steps, args.warmup)
         else:
-            result = timing_worker(model_name, args.steps, args.warmup, args.penalty_every)
+            result = timing_worker(
+                model_name, args.steps, args.warmup, args.penalty_every, args.penalty_fraction
+            )
         print(json.dumps(result))
         return
 
@@ -222,7 +233,10 @@ def main(argv=None):
             common_args = ["--models", model_name, "--warmup", str(args.warmup)]
             timing = common.run_worker(
                 script, backend,
-                common_args + ["--steps", str(args.steps), "--penalty-every", str(args.penalty_every)],
+                common_args + [
+                    "--steps", str(args.steps), "--penalty-every", str(args.penalty_every),
+                    "--penalty-fraction", str(args.penalty_fraction),
+                ],
             )
             memory = {
                 mode: common.run_worker(script, backend, common_args + ["--memory-mode", mode])
@@ -230,7 +244,7 @@ def main(argv=None):
             }
             plain = timing["median_ms"]["plain"]
             row = {"backend": backend, "model": model_name, "device": timing["device"],
-                   "penalty_every": args.penalty_every,
+                   "penalty_every": args.penalty_every, "penalty_fraction": args.penalty_fraction,
                    "batch": MODELS[model_name][1], "steps": timing["steps"]}
             for mode in MODES:
                 row[f"{mode}_ms"] = timing["median_ms"][mode]

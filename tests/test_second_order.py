@@ -134,3 +134,56 @@ def test_forward_over_reverse_under_mixed_precision():
     naive, _ = _step(_model(weights, "double_backprop"), False)
     fast, logs = _step(_model(weights, "forward_over_reverse"), False)
     assert np.isfinite(logs["loss"]) and _relative_error(fast, naive) < 1e-2
+
+
+def _linear_model(weights, **kwargs):
+    backbone = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(4)])
+    backbone.set_weights(weights)
+    kwargs.setdefault("guidance_weight", 0.7)
+    model = kpg.GuidedModel(backbone, **kwargs)
+    model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+@pytest.mark.parametrize("second_order", ["double_backprop", "forward_over_reverse"])
+def test_penalty_fraction_guides_the_first_samples_and_trains_on_all(second_order):
+    template = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(), keras.layers.Dense(4)])
+    weights = template.get_weights()
+    x = {"images": IMAGES, "provenance": PROVENANCE}
+    half = _linear_model(weights, penalty_fraction=0.5, second_order=second_order)
+    logs = half.train_on_batch(x, LABELS, return_dict=True)
+    # The logged penalty is the penalty of the first four samples ...
+    head = _linear_model(weights)
+    expected = head.evaluate(
+        {k: v[:4] for k, v in x.items()}, LABELS[:4], verbose=0, return_dict=True
+    )["guidance_penalty"]
+    assert logs["guidance_penalty"] == pytest.approx(expected, rel=1e-5)
+    # ... and the step is the task gradient of all eight plus the penalty
+    # gradient of the first four (a linear model: the two add up exactly).
+    task = _linear_model(weights, guidance_weight=0.0)
+    task.train_on_batch(x, LABELS)
+    penalty_only = _linear_model(weights)
+    penalty_only.compile(keras.optimizers.SGD(0.1), lambda y_true, y_pred: 0.0 * keras.ops.sum(y_pred))
+    penalty_only.train_on_batch({k: v[:4] for k, v in x.items()}, LABELS[:4])
+    for h, t, p, w in zip(half.backbone.get_weights(), task.backbone.get_weights(),
+                          penalty_only.backbone.get_weights(), weights):
+        np.testing.assert_allclose(h - w, (t - w) + (p - w), rtol=1e-4, atol=1e-6)
+
+
+def test_penalty_fraction_keeps_batchnorm_statistics_of_the_full_batch():
+    weights = conv_backbone().get_weights()
+    x = {"images": IMAGES, "provenance": PROVENANCE}
+    half = _model(weights, "auto", penalty_fraction=0.5)
+    plain = _model(weights, "auto")
+    plain.guidance_weight = 0.0
+    half.train_on_batch(x, LABELS)
+    plain.train_on_batch(x, LABELS)
+    moving = lambda m: [v.numpy() if hasattr(v, "numpy") else keras.ops.convert_to_numpy(v) for v in m.backbone.non_trainable_variables]
+    for a, b in zip(moving(half), moving(plain)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_penalty_fraction_is_validated():
+    for bad in (0.0, 1.5, "half"):
+        with pytest.raises(ValueError, match="penalty_fraction"):
+            kpg.GuidedModel(conv_backbone(), penalty_fraction=bad)

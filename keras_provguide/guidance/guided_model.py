@@ -55,6 +55,11 @@ class GuidedModel(keras.Model):
             `penalty_every` (the first of each run of steps); the other
             steps are plain ERM steps at plain cost. The penalty is not
             rescaled: raise `guidance_weight` to keep its average pull.
+        penalty_fraction: float in (0, 1]. Compute the penalty on the first
+            `ceil(penalty_fraction * B)` samples of each training batch (the
+            task loss still uses all of them), in a second, stateless forward
+            pass: its BatchNorm statistics are the sub-batch's, and the moving
+            averages are updated by the full batch only.
         **kwargs: passed to `keras.Model` (`name`, `dtype`, ...).
 
     Call arguments:
@@ -93,7 +98,7 @@ class GuidedModel(keras.Model):
 
     def __init__(
         self, backbone, guidance_weight=0.05, score="logit", norm="l2",
-        second_order="auto", penalty_every=1, **kwargs,
+        second_order="auto", penalty_every=1, penalty_fraction=1.0, **kwargs,
     ):
         super().__init__(**kwargs)
         if not isinstance(backbone, keras.layers.Layer):
@@ -111,11 +116,20 @@ class GuidedModel(keras.Model):
             raise ValueError(
                 f"Expected `penalty_every` to be an int >= 1, received {penalty_every!r}."
             )
+        try:
+            penalty_fraction = float(penalty_fraction)
+        except (TypeError, ValueError):
+            penalty_fraction = -1.0
+        if not 0.0 < penalty_fraction <= 1.0:
+            raise ValueError(
+                f"Expected `penalty_fraction` in (0, 1], received {penalty_fraction!r}."
+            )
         self.backbone = backbone
         self.score = score
         self.norm = norm
         self.second_order = second_order
         self.penalty_every = penalty_every
+        self.penalty_fraction = penalty_fraction
         self._guidance_weight = self.add_weight(
             shape=(),
             initializer=keras.initializers.Constant(guidance_weight),
@@ -256,6 +270,36 @@ class GuidedModel(keras.Model):
         return self._guided_forward(forward, batch, y, sample_weight, training)
 
     def _guided_forward(self, forward, batch, y, sample_weight, training):
+        if training and self.penalty_fraction < 1.0:
+            return self._sub_batch_forward(forward, batch, y, sample_weight)
+        return self._full_batch_forward(forward, batch, y, sample_weight, training)
+
+    def _sub_batch_forward(self, forward, batch, y, sample_weight):
+        """Task predictions on the whole batch; the penalty on its first samples."""
+        y_pred, aux = forward(batch.images)
+        size = ops.shape(batch.images)[0]
+        count = ops.cast(ops.ceil(ops.cast(size, "float32") * self.penalty_fraction), "int32")
+        if isinstance(size, int):
+            count = max(1, int(np.ceil(size * self.penalty_fraction)))
+
+        def head(value):
+            return None if value is None else value[:count]
+
+        sub_batch = inputs_lib.GuidedBatch(*(head(v) for v in batch))
+        if keras.backend.backend() == "jax":
+            sub_forward = forward  # Stateless already; its state output is dropped.
+        else:
+            stateless = self._stateless_forward()
+
+            def sub_forward(images):
+                return stateless(images), None
+
+        _, _, penalty = self._full_batch_forward(
+            sub_forward, sub_batch, head(y), head(sample_weight), training=True
+        )
+        return y_pred, aux, penalty
+
+    def _full_batch_forward(self, forward, batch, y, sample_weight, training):
 
         def scores_fn(y_pred):
             if batch.source_labels is None and self.score != "log_prob_sum":
@@ -376,6 +420,7 @@ class GuidedModel(keras.Model):
             "norm": self.norm,
             "second_order": self.second_order,
             "penalty_every": self.penalty_every,
+            "penalty_fraction": self.penalty_fraction,
         }
         return config
 
