@@ -51,6 +51,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--penalty-every", type=int, default=1, help="apply the penalty every k steps")
     parser.add_argument(
+        "--penalty-fraction", type=float, default=1.0, help="penalise this fraction of each batch"
+    )
+    parser.add_argument(
         "--second-order", default="auto", choices=["auto", "forward_over_reverse", "double_backprop"]
     )
     parser.add_argument("--output-dir", default=None, help="where to save the .keras model")
@@ -65,7 +68,8 @@ def main(argv=None):
     for name, weight in (("plain", 0.0), ("guided", args.guidance_weight)):
         model = kpg.GuidedModel(
             build_mlp(args.seed), guidance_weight=weight,
-            penalty_every=args.penalty_every, second_order=args.second_order,
+            penalty_every=args.penalty_every, penalty_fraction=args.penalty_fraction,
+            second_order=args.second_order,
         )
         model.compile(
             keras.optimizers.Adam(1e-3),
