@@ -61,7 +61,10 @@ def _forward(model, training):
 def train_step(model, data):
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     batch = model._unpack_and_check(x)
-    due = model._penalty_due(model.optimizer.iterations)
+    # Eager: decide on the host, so a skipped step runs no penalty op at all.
+    due = None
+    if model.penalty_every > 1:
+        due = int(model.optimizer.iterations.numpy()) % model.penalty_every == 0
     y_pred, _, penalty = model._forward_and_penalty(
         _forward(model, True), batch, y, sample_weight, training=True, due=due
     )
