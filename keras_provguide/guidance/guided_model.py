@@ -278,9 +278,10 @@ class GuidedModel(keras.Model):
         """Task predictions on the whole batch; the penalty on its first samples."""
         y_pred, aux = forward(batch.images)
         size = ops.shape(batch.images)[0]
-        count = ops.cast(ops.ceil(ops.cast(size, "float32") * self.penalty_fraction), "int32")
         if isinstance(size, int):
             count = max(1, int(np.ceil(size * self.penalty_fraction)))
+        else:  # A dynamic batch size (TensorFlow graphs): ceil keeps it >= 1.
+            count = ops.cast(ops.ceil(ops.cast(size, "float32") * self.penalty_fraction), "int32")
 
         def head(value):
             return None if value is None else value[:count]
@@ -300,7 +301,6 @@ class GuidedModel(keras.Model):
         return y_pred, aux, penalty
 
     def _full_batch_forward(self, forward, batch, y, sample_weight, training):
-
         def scores_fn(y_pred):
             if batch.source_labels is None and self.score != "log_prob_sum":
                 if y is None:
