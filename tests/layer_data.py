@@ -52,3 +52,11 @@ def unique_colour_batch(batch=6, size=16, num_classes=3, seed=0):
     colours = rng.random((batch, 3)).astype("float32")
     images = np.broadcast_to(colours[:, None, None, :], (batch, size, size, 3)).copy()
     return {"images": images, "labels": (np.arange(batch) % num_classes).astype("int32")}, colours
+
+
+def in_tf_data(layer, batch):
+    """`layer` applied inside a `tf.data` pipeline to `batch` (one batch)."""
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices(batch).batch(len(batch["images"]))
+    return next(iter(dataset.map(layer)))

@@ -9,6 +9,7 @@ from layer_data import BLUE
 from layer_data import RED
 from layer_data import blend_error
 from layer_data import foreground_batch
+from layer_data import in_tf_data
 from layer_data import red_on_blue
 from layer_data import to_numpy
 
@@ -22,15 +23,8 @@ GEOMETRIC = {
 }
 
 
-def _in_tf_data(layer, batch):
-    import tensorflow as tf
-
-    dataset = tf.data.Dataset.from_tensor_slices(batch).batch(len(batch["images"]))
-    return next(iter(dataset.map(layer)))
-
-
 def _run(layer, batch, where):
-    return to_numpy(layer(batch) if where == "eager" else _in_tf_data(layer, batch))
+    return to_numpy(layer(batch) if where == "eager" else in_tf_data(layer, batch))
 
 
 @pytest.mark.parametrize("where", ["eager", "tf.data"])
@@ -141,7 +135,7 @@ def test_layers_chain_in_a_keras_pipeline_inside_tf_data():
     pipeline = keras.layers.Pipeline(
         [kpg.layers.Composite(seed=0), kpg.layers.RandomRotation(0.2, seed=0), kpg.layers.RandomFlip(seed=0)]
     )
-    out = to_numpy(_in_tf_data(pipeline, batch))
+    out = to_numpy(in_tf_data(pipeline, batch))
     assert blend_error(out["images"], out["provenance"]) < 1e-5
     assert out["provenance"].max() == pytest.approx(1.0)
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import keras_provguide as kpg
+from layer_data import in_tf_data
 from layer_data import to_numpy
 from layer_data import unique_colour_batch
 
@@ -13,19 +14,12 @@ MIXERS = {
 }
 
 
-def _in_tf_data(layer, batch):
-    import tensorflow as tf
-
-    dataset = tf.data.Dataset.from_tensor_slices(batch).batch(len(batch["images"]))
-    return next(iter(dataset.map(layer)))
-
-
 @pytest.mark.parametrize("where", ["eager", "tf.data"])
 @pytest.mark.parametrize("name", sorted(MIXERS))
 def test_pixels_come_from_the_sources_the_provenance_names(name, where):
     batch, colours = unique_colour_batch(batch=8)
     layer = MIXERS[name](seed=7)
-    out = to_numpy(layer(batch) if where == "eager" else _in_tf_data(layer, batch))
+    out = to_numpy(layer(batch) if where == "eager" else in_tf_data(layer, batch))
     provenance = out["provenance"][..., 0]
     assert set(np.unique(provenance)) <= {0.0, 1.0}
     for i in range(8):
