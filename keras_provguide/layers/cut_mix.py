@@ -3,7 +3,6 @@
 import keras
 
 from keras_provguide.layers import pair_mix
-from keras_provguide.layers import resample
 
 
 @keras.saving.register_keras_serializable(package="keras_provguide")
@@ -51,12 +50,8 @@ class ProvenanceCutMix(pair_mix.PairMix):
             raise ValueError(f"Expected `alpha` to be a float > 0, received {alpha!r}.")
         self.alpha = alpha
 
-    def partner_region(self, partner_images, seed):
+    def partner_boxes(self, batch, height, width, seed):
         ops = self.backend
-        shape = ops.shape(partner_images)
-        batch = shape[0]
-        height = ops.cast(shape[1], self.compute_dtype)
-        width = ops.cast(shape[2], self.compute_dtype)
         lam = ops.random.beta((batch,), self.alpha, self.alpha, seed=seed, dtype=self.compute_dtype)
         ratio = ops.numpy.sqrt(1.0 - lam)
 
@@ -69,9 +64,7 @@ class ProvenanceCutMix(pair_mix.PairMix):
 
         top, bottom = bounds(height)
         left, right = bounds(width)
-        boxes = ops.numpy.stack([top, left, bottom, right], axis=1)
-        region = resample.box_indicator(ops, boxes, shape[1], shape[2], self.compute_dtype)
-        return partner_images, region
+        return ops.numpy.stack([top, left, bottom, right], axis=1)
 
     def get_config(self):
         config = super().get_config()

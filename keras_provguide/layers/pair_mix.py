@@ -1,12 +1,15 @@
 """The shared half of the two-source mixing layers."""
 
 from keras_provguide.layers import base
+from keras_provguide.layers import resample
 
 
 class PairMix(base.ProvenanceLayer):
     """Mixes each sample with a partner drawn from the same batch.
 
-    Subclasses say only where the partner's pixels go (`partner_region`).
+    Subclasses say only where the partner's pixels go (`partner_boxes`) and
+    whether the whole partner is shrunk into that box (`resize_partner`) or
+    shows through it unchanged.
     This class pairs the samples, mixes the images, and writes the
     two-source contract of `GuidedModel`:
 
@@ -21,6 +24,7 @@ class PairMix(base.ProvenanceLayer):
     """
 
     required_keys = (base.IMAGES, base.LABELS)
+    resize_partner = False
 
     def __init__(self, num_classes=None, seed=None, data_format=None, **kwargs):
         super().__init__(seed=seed, data_format=data_format, **kwargs)
@@ -46,7 +50,16 @@ class PairMix(base.ProvenanceLayer):
             ops.numpy.roll(order, -1), ops.numpy.argsort(order), axis=0
         )
         partner_images = ops.numpy.take(images, partners, axis=0)
-        warped_partners, region = self.partner_region(partner_images, seed)
+        shape = ops.shape(images)
+        height = ops.cast(shape[1], self.compute_dtype)
+        width = ops.cast(shape[2], self.compute_dtype)
+        boxes = self.partner_boxes(batch, height, width, seed)
+        region = resample.box_indicator(ops, boxes, shape[1], shape[2], self.compute_dtype)
+        warped_partners = partner_images
+        if self.resize_partner:
+            warped_partners = resample.resample_into_boxes(
+                ops, partner_images, boxes, shape[1], shape[2]
+            )
 
         share = 1.0 - region
         mixed = share * images + region * warped_partners
@@ -60,8 +73,8 @@ class PairMix(base.ProvenanceLayer):
         ) + (1.0 - weight) * ops.nn.one_hot(partner_ids, num_classes, dtype=self.compute_dtype)
         return data
 
-    def partner_region(self, partner_images, seed):
-        """Returns `(warped_partners, region)`; `region` is 1 where the partner shows."""
+    def partner_boxes(self, batch, height, width, seed):
+        """`(B, 4)` boxes `(y0, x0, y1, x1)` in pixels where the partner shows."""
         raise NotImplementedError
 
     def _class_ids(self, labels):

@@ -4,7 +4,6 @@ import keras
 
 from keras_provguide.layers import base
 from keras_provguide.layers import pair_mix
-from keras_provguide.layers import resample
 
 
 @keras.saving.register_keras_serializable(package="keras_provguide")
@@ -47,12 +46,10 @@ class ProvenanceResizeMix(pair_mix.PairMix):
         super().__init__(num_classes=num_classes, seed=seed, data_format=data_format, **kwargs)
         self.scale_range = base.check_range(scale_range, "scale_range", 0.0, 1.0, low_open=True)
 
-    def partner_region(self, partner_images, seed):
+    resize_partner = True
+
+    def partner_boxes(self, batch, height, width, seed):
         ops = self.backend
-        shape = ops.shape(partner_images)
-        batch = shape[0]
-        height = ops.cast(shape[1], self.compute_dtype)
-        width = ops.cast(shape[2], self.compute_dtype)
         scale = self._uniform(batch, *self.scale_range, seed)
         patch_height = ops.numpy.maximum(ops.numpy.round(scale * height), 1.0)
         patch_width = ops.numpy.maximum(ops.numpy.round(scale * width), 1.0)
@@ -61,10 +58,7 @@ class ProvenanceResizeMix(pair_mix.PairMix):
         left = ops.numpy.floor(self._uniform(batch, 0.0, 1.0, seed) * (width - patch_width + 1.0))
         top = ops.numpy.minimum(top, height - patch_height)
         left = ops.numpy.minimum(left, width - patch_width)
-        boxes = ops.numpy.stack([top, left, top + patch_height, left + patch_width], axis=1)
-        warped = resample.resample_into_boxes(ops, partner_images, boxes, shape[1], shape[2])
-        region = resample.box_indicator(ops, boxes, shape[1], shape[2], self.compute_dtype)
-        return warped, region
+        return ops.numpy.stack([top, left, top + patch_height, left + patch_width], axis=1)
 
     def get_config(self):
         config = super().get_config()
