@@ -11,11 +11,20 @@ Public API (import as `import keras_provguide as kpg`):
   image + mask folders, keras-cv pipelines).
 - `datasets`: small offline datasets built from scikit-learn and
   scikit-image data.
+- `callbacks`: `FromFakeToReal`, synthetic-then-real training in one `fit`.
+- `losses`, `metrics`: group-robust training and evaluation (`GroupDRO`,
+  `WorstGroupAccuracy`, `BalancedGroupAccuracy`); group ids travel as
+  `x["groups"]`.
+- `fine_tuning`: Deep Feature Reweighting of the last layer.
 """
 
+from keras_provguide import callbacks
 from keras_provguide import data
 from keras_provguide import datasets
+from keras_provguide import fine_tuning
 from keras_provguide import layers
+from keras_provguide import losses
+from keras_provguide import metrics
 from keras_provguide.guidance.functional import guidance_penalty
 from keras_provguide.guidance.functional import input_gradients
 from keras_provguide.guidance.guided_model import GuidedModel
@@ -24,9 +33,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GuidedModel",
+    "callbacks",
     "data",
     "datasets",
+    "fine_tuning",
     "guidance_penalty",
     "input_gradients",
     "layers",
+    "losses",
+    "metrics",
 ]

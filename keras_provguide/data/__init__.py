@@ -4,14 +4,19 @@
   (class, background group) cell.
 - `from_directory`: image + mask pairs from disk, as a `tf.data.Dataset` or
   a `keras.utils.PyDataset`.
+- `FakeThenReal`: synthetic batches first, real batches after, never
+  pooled (the data side of `kpg.callbacks.FromFakeToReal`).
 - `split_labels`: a batch dict to the `(inputs, labels)` pair of `fit`.
 - `keras_cv_augmentation`: run keras-cv augmentation layers on
   provenance-carrying batches (TensorFlow, optional extra).
 """
 
 from keras_provguide.data.balanced_composites import balanced_composites
+from keras_provguide.data.fake_then_real import FakeThenReal
 from keras_provguide.data.from_directory import from_directory
 from keras_provguide.data.keras_cv import keras_cv_augmentation
 from keras_provguide.data.split_labels import split_labels
 
-__all__ = ["balanced_composites", "from_directory", "keras_cv_augmentation", "split_labels"]
+__all__ = [
+    "FakeThenReal",
+    "balanced_composites", "from_directory", "keras_cv_augmentation", "split_labels"]

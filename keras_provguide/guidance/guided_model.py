@@ -8,6 +8,7 @@ import numpy as np
 from keras import ops
 
 from keras_provguide import backend as autodiff
+from keras_provguide import groups as groups_lib
 from keras_provguide.guidance import inputs as inputs_lib
 from keras_provguide.guidance import penalty as penalty_lib
 
@@ -68,10 +69,12 @@ class GuidedModel(keras.Model):
         training: passed to the backbone.
 
     Training data: `x = {"images": float (B, *spatial, C), "provenance":
-    (B, *spatial, 1 or C) in [0, 1], "source_labels": optional int (B, 2)}`,
-    `y` = class ids `(B,)` or one-hot/soft labels `(B, K)`. Provenance 1
-    marks elements of the labelled target; it broadcasts over channels, so
-    `channels_first` data uses `(B, 1 or C, *spatial)`.
+    (B, *spatial, 1 or C) in [0, 1], "source_labels": optional int (B, 2),
+    "groups": optional int (B,)}`, `y` = class ids `(B,)` or one-hot/soft
+    labels `(B, K)`. Provenance 1 marks elements of the labelled target; it
+    broadcasts over channels, so `channels_first` data uses
+    `(B, 1 or C, *spatial)`. Group ids reach group-aware losses and metrics
+    (`kpg.losses.GroupDRO`, `kpg.metrics.WorstGroupAccuracy`).
 
     Logs `loss` (task loss plus weighted penalty) and `guidance_penalty` (`P`,
     unweighted); `evaluate` reports `guidance_penalty` when the data carries
@@ -138,6 +141,7 @@ class GuidedModel(keras.Model):
             name="guidance_weight",
         )
         self.penalty_tracker = keras.metrics.Mean(name="guidance_penalty")
+        self._guidance_enabled = True
 
     @property
     def second_order_path(self):
@@ -158,6 +162,46 @@ class GuidedModel(keras.Model):
     @guidance_weight.setter
     def guidance_weight(self, value):
         self._guidance_weight.assign(_non_negative_float(value, "guidance_weight"))
+
+    @property
+    def guidance_enabled(self):
+        """Whether training steps compute the penalty (default `True`).
+
+        `False` trains every batch as plain ERM at plain cost, provenance or
+        not: `kpg.callbacks.FromFakeToReal` sets it for the real phase. The
+        switch rebuilds the compiled training step, also in the middle of
+        `fit` (between epochs).
+        """
+        return self._guidance_enabled
+
+    @guidance_enabled.setter
+    def guidance_enabled(self, value):
+        if not isinstance(value, bool):
+            raise ValueError(f"Expected `guidance_enabled` to be a bool, received {value!r}.")
+        if value == self._guidance_enabled:
+            return
+        self._guidance_enabled = value
+        if self.train_function is not None:
+            self.make_train_function(force=True)
+
+    @property
+    def metrics(self):
+        # The state of group-robust losses rides along as metric variables,
+        # which every backend's compiled step carries.
+        return super().metrics + [
+            loss.state for loss in keras.tree.flatten(getattr(self, "loss", None))
+            if isinstance(getattr(loss, "state", None), keras.metrics.Metric)
+        ]
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        with groups_lib.group_scope(groups_lib.groups_of(x), training=training):
+            return super().compute_loss(
+                x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
+            )
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        with groups_lib.group_scope(groups_lib.groups_of(x)):
+            return super().compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def build(self, input_shape=None):
         if isinstance(input_shape, dict):
@@ -205,6 +249,7 @@ class GuidedModel(keras.Model):
         if (
             keras.backend.backend() != "jax"
             or self.penalty_every == 1
+            or not self.guidance_enabled
             or self.run_eagerly
             or not self.jit_compile
         ):
@@ -257,7 +302,7 @@ class GuidedModel(keras.Model):
             y_pred, aux = forward(batch.images)
             return y_pred, aux, ops.zeros((), dtype="float32")
 
-        if batch.provenance is None:
+        if batch.provenance is None or (training and not self.guidance_enabled):
             return plain()
         if training and isinstance(due, bool):  # Decided outside the compiled step.
             return self._guided_forward(forward, batch, y, sample_weight, training) if due else plain()
@@ -401,6 +446,34 @@ class GuidedModel(keras.Model):
         num_classes = self._num_classes(batch.images.shape)
         inputs_lib.check_batch_structure(batch, y, num_classes)
         inputs_lib.check_values(batch, y, num_classes)
+        self._check_groups(_to_numpy(groups_lib.groups_of(x)), batch.images.shape[0])
+
+    def _check_groups(self, groups, batch_size):
+        users = [
+            obj for obj in keras.tree.flatten(getattr(self, "loss", None))
+            + keras.tree.flatten(getattr(getattr(self, "_compile_metrics", None), "_user_metrics", None))
+            if hasattr(obj, "num_groups")
+        ]
+        if groups is None:
+            if users:
+                raise ValueError(
+                    f"{type(users[0]).__name__} needs group ids: expected the inputs "
+                    "dict to hold 'groups' (int, shape (batch,)), received keys "
+                    "without it."
+                )
+            return
+        if groups.shape != (batch_size,) or not np.issubdtype(groups.dtype, np.integer):
+            raise ValueError(
+                f"Expected 'groups' as integer ids of shape ({batch_size},), received "
+                f"dtype {groups.dtype} and shape {groups.shape}."
+            )
+        for obj in users:
+            if groups.size and (groups.min() < 0 or groups.max() >= obj.num_groups):
+                raise ValueError(
+                    f"Expected 'groups' ids in [0, {obj.num_groups - 1}] for "
+                    f"{type(obj).__name__}(num_groups={obj.num_groups}), received values "
+                    f"in [{int(groups.min())}, {int(groups.max())}]."
+                )
 
     def _num_classes(self, images_shape):
         try:

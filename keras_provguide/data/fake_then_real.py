@@ -1,0 +1,213 @@
+"""`FakeThenReal`: one stream of batches, synthetic for the first epochs and real after."""
+
+import math
+
+import keras
+import numpy as np
+
+from keras_provguide.data.split_labels import split_labels
+from keras_provguide.groups import GROUPS
+from keras_provguide.guidance import inputs as inputs_lib
+
+SYNTHETIC, REAL = "synthetic", "real"
+SAMPLING = ("shuffle", "group_balanced")
+_KEYS = (inputs_lib.IMAGES, inputs_lib.PROVENANCE, inputs_lib.SOURCE_LABELS, GROUPS)
+
+
+class FakeThenReal(keras.utils.PyDataset):
+    """Batches of synthetic data for `synthetic_epochs` epochs, then of real data.
+
+    The two sets are never pooled: every batch comes from one of them, chosen
+    by its epoch. Each epoch is `steps_per_epoch` batches of exactly
+    `batch_size` samples, in both phases; a phase walks through its set in
+    shuffled passes (a new permutation each pass), or, with
+    `real_sampling="group_balanced"`, draws the real batches with
+    replacement so that every group is equally likely.
+
+    The stream is endless, so `fit` needs `steps_per_epoch`:
+    `model.fit(data, epochs=..., steps_per_epoch=data.steps_per_epoch,
+    callbacks=[kpg.callbacks.FromFakeToReal(data)])`. Batch `i` of epoch `e`
+    is a function of `(seed, e, i)` only, so a run resumed with
+    `BackupAndRestore` sees the same batches as an uninterrupted one (the
+    callback tells the stream where a resumed `fit` starts).
+
+    Both phases yield the same structure, as `tf.data` needs: inputs keys
+    `"images"`, `"provenance"`, `"source_labels"`, `"groups"` present in
+    either set (other keys are dropped). A phase without `"provenance"` gets
+    all-ones provenance, which marks every element as target (penalty 0);
+    `FromFakeToReal` turns the penalty off there anyway. `"groups"` and
+    `"source_labels"` must be in both sets or in neither.
+
+    Args:
+        synthetic: the synthetic set: `(x, y)` with `x` a dict of arrays
+            holding `"images"` (or an image array), or a dict of arrays
+            holding `"labels"` (as `kpg.datasets.spurious_digits` returns).
+        real: the real training set, in the same form.
+        synthetic_epochs: int >= 0, the number of epochs on synthetic data.
+        batch_size: int >= 1.
+        steps_per_epoch: batches per epoch, in both phases; by default one
+            pass over the real set, `ceil(len(real) / batch_size)`.
+        real_sampling: `"shuffle"` or `"group_balanced"` (needs `"groups"`).
+        seed: int, seeds every permutation and draw.
+
+    Example:
+
+    ```python
+    splits = kpg.datasets.spurious_digits()
+    data = kpg.data.FakeThenReal(splits["synthetic"], splits["train"],
+                                 synthetic_epochs=5, batch_size=64)
+    model.fit(data, epochs=10, steps_per_epoch=data.steps_per_epoch,
+              callbacks=[kpg.callbacks.FromFakeToReal(data)])
+    ```
+    """
+
+    def __init__(
+        self, synthetic, real, synthetic_epochs, batch_size=32, steps_per_epoch=None,
+        real_sampling="shuffle", seed=0,
+    ):
+        super().__init__()
+        self.synthetic_epochs = _int_at_least(synthetic_epochs, 0, "synthetic_epochs")
+        self.batch_size = _int_at_least(batch_size, 1, "batch_size")
+        if real_sampling not in SAMPLING:
+            raise ValueError(
+                f"Expected `real_sampling` in {SAMPLING}, received {real_sampling!r}."
+            )
+        self.real_sampling = real_sampling
+        self.seed = int(seed)
+        self._sets = _harmonise(_as_set(synthetic, SYNTHETIC), _as_set(real, REAL))
+        real_x, _ = self._sets[REAL]
+        num_real = len(real_x[inputs_lib.IMAGES])
+        if steps_per_epoch is None:
+            steps_per_epoch = math.ceil(num_real / self.batch_size)
+        self.steps_per_epoch = _int_at_least(steps_per_epoch, 1, "steps_per_epoch")
+        self._balanced_p = None
+        if real_sampling == "group_balanced":
+            if GROUPS not in real_x:
+                raise ValueError(
+                    "real_sampling='group_balanced' needs 'groups' in the real set, "
+                    f"received keys {sorted(real_x)}."
+                )
+            groups = real_x[GROUPS]
+            counts = np.bincount(groups)
+            p = 1.0 / counts[groups]
+            self._balanced_p = p / p.sum()
+        self._first_epoch = 0
+
+    @property
+    def num_batches(self):
+        return None  # Endless: `fit` reads `steps_per_epoch`.
+
+    def phase(self, epoch):
+        """`"synthetic"` or `"real"`: the set epoch `epoch` (0-based) draws from."""
+        return SYNTHETIC if epoch < self.synthetic_epochs else REAL
+
+    def begin_at_epoch(self, epoch):
+        """Tells the stream that the next `fit` starts at `epoch` (`FromFakeToReal` calls it)."""
+        self._first_epoch = _int_at_least(epoch, 0, "epoch")
+
+    def batch(self, epoch, step):
+        """The `(x, y)` batch number `step` of epoch `epoch`."""
+        phase = self.phase(epoch)
+        phase_step = (epoch - (0 if phase == SYNTHETIC else self.synthetic_epochs)) * (
+            self.steps_per_epoch
+        ) + step
+        x, y = self._sets[phase]
+        indices = self._indices(phase, phase_step, len(y))
+        return {key: value[indices] for key, value in x.items()}, y[indices]
+
+    def __getitem__(self, index):
+        step = self._first_epoch * self.steps_per_epoch + int(index)
+        return self.batch(step // self.steps_per_epoch, step % self.steps_per_epoch)
+
+    def _indices(self, phase, phase_step, size):
+        if phase == REAL and self._balanced_p is not None:
+            rng = np.random.default_rng([self.seed, 1, phase_step])
+            return rng.choice(size, self.batch_size, p=self._balanced_p)
+        positions = phase_step * self.batch_size + np.arange(self.batch_size)
+        passes = positions // size
+        indices = np.empty(self.batch_size, "int64")
+        for one_pass in np.unique(passes):
+            order = np.random.default_rng(
+                [self.seed, 0 if phase == SYNTHETIC else 1, int(one_pass)]
+            ).permutation(size)
+            here = passes == one_pass
+            indices[here] = order[positions[here] % size]
+        return indices
+
+
+def _as_set(data, name):
+    if isinstance(data, dict) and "labels" in data:
+        x, y = split_labels(data)
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
+        x, y = data
+    else:
+        raise ValueError(
+            f"Expected the {name} set as (x, y) or a dict holding 'labels', received "
+            f"{type(data).__name__}."
+        )
+    if not isinstance(x, dict):
+        x = {inputs_lib.IMAGES: x}
+    if inputs_lib.IMAGES not in x:
+        raise ValueError(
+            f"Expected the {name} inputs to hold 'images', received keys {sorted(x)}."
+        )
+    x = {key: np.asarray(value) for key, value in x.items() if key in _KEYS}
+    y = np.asarray(y)
+    size = len(x[inputs_lib.IMAGES])
+    if size == 0:
+        raise ValueError(f"Expected a non-empty {name} set, received 0 samples.")
+    for key, value in list(x.items()) + [("labels", y)]:
+        if len(value) != size:
+            raise ValueError(
+                f"Expected {size} entries in the {name} set's '{key}' (one per "
+                f"image), received {len(value)}."
+            )
+    if GROUPS in x:
+        if not np.issubdtype(x[GROUPS].dtype, np.integer) or x[GROUPS].ndim != 1:
+            raise ValueError(
+                f"Expected the {name} set's 'groups' as integer ids of shape "
+                f"({size},), received dtype {x[GROUPS].dtype}, shape {x[GROUPS].shape}."
+            )
+        if x[GROUPS].min() < 0:
+            raise ValueError(f"Expected 'groups' ids >= 0 in the {name} set.")
+    return x, y
+
+
+def _harmonise(synthetic, real):
+    """Both sets with the same keys, dtypes and trailing shapes."""
+    sets = {SYNTHETIC: synthetic, REAL: real}
+    for key in (GROUPS, inputs_lib.SOURCE_LABELS):
+        present = [name for name, (x, _) in sets.items() if key in x]
+        if len(present) == 1:
+            raise ValueError(
+                f"Expected '{key}' in both the synthetic and the real set or in "
+                f"neither, received it in the {present[0]} set only."
+            )
+    shapes = {name: x[inputs_lib.IMAGES].shape[1:] for name, (x, _) in sets.items()}
+    if shapes[SYNTHETIC] != shapes[REAL]:
+        raise ValueError(
+            "Expected synthetic and real images of the same shape, received "
+            f"{shapes[SYNTHETIC]} and {shapes[REAL]}."
+        )
+    label_shapes = {name: y.shape[1:] for name, (_, y) in sets.items()}
+    if label_shapes[SYNTHETIC] != label_shapes[REAL]:
+        raise ValueError(
+            "Expected synthetic and real labels of the same kind, received "
+            f"per-sample shapes {label_shapes[SYNTHETIC]} and {label_shapes[REAL]}."
+        )
+    provenance = [x[inputs_lib.PROVENANCE] for x, _ in sets.values() if inputs_lib.PROVENANCE in x]
+    integer = all(np.issubdtype(y.dtype, np.integer) for _, y in sets.values())
+    for name, (x, y) in sets.items():
+        if provenance and inputs_lib.PROVENANCE not in x:
+            shape = (len(y),) + provenance[0].shape[1:]
+            x[inputs_lib.PROVENANCE] = np.ones(shape, "float32")
+        for key, value in x.items():
+            x[key] = value.astype("int32" if key in (GROUPS, inputs_lib.SOURCE_LABELS) else "float32")
+        sets[name] = (x, y.astype("int32" if integer else "float32"))
+    return sets
+
+
+def _int_at_least(value, low, name):
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+        raise ValueError(f"Expected `{name}` to be an int >= {low}, received {value!r}.")
+    return int(value)
