@@ -28,3 +28,13 @@ def test_folder_to_guided_fit_example(tmp_path):
     assert len(list((tmp_path / "masks").rglob("*.png"))) == 120
     assert results["history"]["guidance_penalty"][0] > 0
     assert 0.0 <= results["accuracy"] <= 1.0
+
+
+def test_from_fake_to_real_example():
+    results = _load("from_fake_to_real").main(
+        ["--configs", "ffr_groupdro", "ffr_dfr", "--synthetic-epochs", "1", "--real-epochs", "1"]
+    )
+    for result in results.values():
+        assert 0.0 <= result["worst_group_accuracy"] <= result["balanced_group_accuracy"] <= 1.0
+        assert result["selected_epoch"] in (0, 1)
+    assert results["ffr_dfr"]["dfr_c"] > 0

@@ -142,6 +142,10 @@ class GuidedModel(keras.Model):
         )
         self.penalty_tracker = keras.metrics.Mean(name="guidance_penalty")
         self._guidance_enabled = True
+        # A built backbone makes a built model: `load_weights` and
+        # `BackupAndRestore` need that before the first batch.
+        if backbone.built:
+            self.built = True
 
     @property
     def second_order_path(self):
@@ -423,6 +427,9 @@ class GuidedModel(keras.Model):
             self._check_data_values(vx, vy)
         elif validation_data is not None:
             self._check_data_values(validation_data, None)
+        if isinstance(x, keras.utils.PyDataset) and x.num_batches is None and len(args) < 5:
+            # An endless stream shuffles itself; Keras would warn that it ignores `shuffle`.
+            kwargs.setdefault("shuffle", False)
         return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):

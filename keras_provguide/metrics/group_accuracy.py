@@ -19,6 +19,8 @@ class GroupAccuracy(keras.metrics.Metric):
         super().__init__(name=name, dtype=dtype)
         self.num_groups = groups_lib.check_num_groups(num_groups, type(self).__name__)
         self.threshold = float(threshold)
+        # Lets `ModelCheckpoint(mode="auto")` know that higher is better.
+        self._direction = "up"
         self.hits = self.add_variable(
             shape=(num_groups,), initializer="zeros", dtype="float32", name="hits"
         )
