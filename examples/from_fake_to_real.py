@@ -117,6 +117,9 @@ def run(config, splits, seed=0, synthetic_epochs=10, real_epochs=10, batch_size=
                 save_best_only=True, save_weights_only=True,
             )
         ]
+        after_synthetic = os.path.join(tmp, "after_synthetic.weights.h5")
+        if uses_ffr and synthetic_epochs > 0:
+            callbacks.append(_SaveAtEpoch(synthetic_epochs - 1, after_synthetic))
         fit_args = dict(epochs=epochs, validation_data=inputs(selection_val), verbose=verbose)
         start = time.perf_counter()
         if uses_ffr:
@@ -141,10 +144,14 @@ def run(config, splits, seed=0, synthetic_epochs=10, real_epochs=10, batch_size=
             dataset = _shuffled_stream(x, y, batch_size, seed)
             history = model.fit(dataset, steps_per_epoch=steps, callbacks=callbacks, **fit_args)
         seconds = time.perf_counter() - start
+        result = {"seconds": seconds}
+        if os.path.exists(after_synthetic):
+            model.load_weights(after_synthetic)
+            scores = model.evaluate(*inputs(test), verbose=0, return_dict=True)
+            result["after_synthetic_worst_group_accuracy"] = float(scores["worst_group_accuracy"])
         model.load_weights(best)
     monitor = history.history["val_worst_group_accuracy"]
-    selected = int(np.argmax(monitor))
-    result = {"selected_epoch": selected, "seconds": seconds}
+    result["selected_epoch"] = int(np.argmax(monitor))
     if config == "ffr_dfr":
         report = kpg.fine_tuning.deep_feature_reweighting(model, *_dfr_args(dfr_val), seed=seed)
         result["dfr_c"] = report["c"]
@@ -159,6 +166,16 @@ def run(config, splits, seed=0, synthetic_epochs=10, real_epochs=10, batch_size=
 
 def _dfr_args(split):
     return split["images"], split["labels"], split["groups"]
+
+
+class _SaveAtEpoch(keras.callbacks.Callback):
+    def __init__(self, epoch, path):
+        super().__init__()
+        self.epoch, self.path = epoch, path
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            self.model.save_weights(self.path)
 
 
 class _shuffled_stream(keras.utils.PyDataset):

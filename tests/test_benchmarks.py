@@ -1,5 +1,6 @@
 """The benchmark code runs on the active backend (tiny settings; no timing asserted)."""
 
+import argparse
 import json
 import os
 import sys
@@ -9,6 +10,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
 
 import common  # noqa: E402
+import spurious_digits  # noqa: E402
 import step_overhead  # noqa: E402
 
 
@@ -50,3 +52,30 @@ def test_bad_arguments_exit_with_a_message(capsys):
     with pytest.raises(SystemExit):
         step_overhead.main(["--steps", "0"])
     assert "--steps >= 1" in capsys.readouterr().err
+
+
+def test_spurious_digits_summary_is_mean_and_std_over_seeds():
+    runs = [
+        {"results": {"ffr": {"worst_group_accuracy": w, "accuracy": 0.9, "seconds": 1.0,
+                             "after_synthetic_worst_group_accuracy": None}}}
+        for w in (0.5, 0.7)
+    ]
+    (row,) = spurious_digits.summarise(runs, "jax", ["ffr"])
+    assert (row["wga"], row["wga_std"], row["seeds"]) == (pytest.approx(0.6), pytest.approx(0.1), 2)
+    assert row["wga_text"] == "0.600 ± 0.100" and row["pre"] is None
+
+
+def test_spurious_digits_worker_runs_a_configuration():
+    args = argparse.Namespace(
+        bias=0.95, synthetic_epochs=1, real_epochs=1, guidance_weight=1.0
+    )
+    result = spurious_digits.worker(0, ["ffr"], args)
+    ffr = result["results"]["ffr"]
+    assert 0.0 <= ffr["worst_group_accuracy"] <= ffr["accuracy"] <= 1.0
+    assert 0.0 <= ffr["after_synthetic_worst_group_accuracy"] <= 1.0
+
+
+def test_spurious_digits_bad_arguments_exit_with_a_message(capsys):
+    with pytest.raises(SystemExit):
+        spurious_digits.main(["--bias", "1.0"])
+    assert "--bias in [0.5, 1)" in capsys.readouterr().err
