@@ -120,7 +120,6 @@ def main(argv=None):
         ("wga_text", "worst-group acc.", "{}"),
         ("acc_text", "mean acc.", "{}"),
         ("pre_text", "worst-group after synthetic", "{}"),
-        ("s", "train s", "{:.0f}"),
     ])
     print(table)
     common.write_json(args.output, {

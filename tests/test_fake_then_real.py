@@ -159,11 +159,14 @@ def test_group_dro_is_erm_in_the_synthetic_phase_and_robust_after():
     assert not np.allclose(probe.records[2]["q"], 0.25)
 
 
-def test_fit_without_the_stream_length_is_refused():
+def test_fit_without_the_stream_length_or_real_provenance_is_refused():
     data = _data()
     with pytest.raises(ValueError, match="steps_per_epoch=data.steps_per_epoch"):
         _model().fit(data, epochs=1, steps_per_epoch=2, verbose=0,
                      callbacks=[kpg.callbacks.FromFakeToReal(data)])
+    with pytest.raises(ValueError, match="provenance in the real set"):
+        _model().fit(data, epochs=1, steps_per_epoch=3, verbose=0,
+                     callbacks=[kpg.callbacks.FromFakeToReal(data, real_guidance_weight=0.1)])
 
 
 class _Interrupt(keras.callbacks.Callback):

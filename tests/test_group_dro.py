@@ -129,3 +129,17 @@ def test_serializes():
     loss = kpg.losses.GroupDRO(3, step_size=0.05, generalization_adjustment=1.0, group_counts=[1, 2, 3])
     clone = keras.losses.deserialize(keras.losses.serialize(loss))
     assert (clone.num_groups, clone.step_size, clone.group_counts.tolist()) == (3, 0.05, [1, 2, 3])
+
+
+def test_keras_file_keeps_the_loss_its_weights_and_the_group_metrics(tmp_path):
+    model = _model()
+    model.compile(keras.optimizers.SGD(0.0), kpg.losses.GroupDRO(4, step_size=0.3),
+                  metrics=[kpg.metrics.WorstGroupAccuracy(4)])
+    model.fit(_inputs(), LABELS, batch_size=6, epochs=2, verbose=0)
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded.loss, kpg.losses.GroupDRO) and loaded.loss.step_size == 0.3
+    np.testing.assert_allclose(loaded.loss.group_weights, model.loss.group_weights)
+    scores = loaded.evaluate(_inputs(), LABELS, verbose=0, return_dict=True)
+    assert scores["worst_group_accuracy"] == pytest.approx(0.5)

@@ -89,6 +89,12 @@ class FromFakeToReal(keras.callbacks.Callback):
                 f"{self.data.steps_per_epoch} with a FakeThenReal stream, received "
                 f"steps_per_epoch={steps}."
             )
+        if self.real_guidance_weight > 0 and not self.data.has_provenance[REAL]:
+            raise ValueError(
+                f"Expected provenance in the real set with real_guidance_weight="
+                f"{self.real_guidance_weight}, received a real set without 'provenance' "
+                "(its penalty would be 0). Set real_guidance_weight=0."
+            )
         optimizer = self.model.optimizer
         if self.real_learning_rate is not None and isinstance(
             getattr(optimizer, "_learning_rate", None),

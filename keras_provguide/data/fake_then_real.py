@@ -74,7 +74,12 @@ class FakeThenReal(keras.utils.PyDataset):
             )
         self.real_sampling = real_sampling
         self.seed = int(seed)
-        self._sets = _harmonise(_as_set(synthetic, SYNTHETIC), _as_set(real, REAL))
+        sets = {SYNTHETIC: _as_set(synthetic, SYNTHETIC), REAL: _as_set(real, REAL)}
+        #: Whether each set came with its own provenance (before padding).
+        self.has_provenance = {
+            name: inputs_lib.PROVENANCE in x for name, (x, _) in sets.items()
+        }
+        self._sets = _harmonise(sets[SYNTHETIC], sets[REAL])
         real_x, _ = self._sets[REAL]
         num_real = len(real_x[inputs_lib.IMAGES])
         if steps_per_epoch is None:
