@@ -1,7 +1,6 @@
 """Guidance moves input-gradient energy off a decoy and fixes accuracy where the decoy lies."""
 
 import keras
-import numpy as np
 
 import keras_provguide as kpg
 from conftest import sparse_ce

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import keras_provguide as kpg
-from conftest import BACKEND, conv_backbone, linear_backbone, requires_backend, sparse_ce
+from conftest import conv_backbone, linear_backbone, requires_backend, sparse_ce
 
 RNG = np.random.default_rng(1)
 B, K = 8, 3

@@ -1,6 +1,5 @@
 """Bad input gets a clear ValueError naming the key and shapes, on every backend."""
 
-import keras
 import numpy as np
 import pytest
 

@@ -1,8 +1,9 @@
 """`FromFakeToReal`: the switch from synthetic pre-training to real fine-tuning."""
 
 import keras
-import numpy as np
 
+from keras_provguide.checks import non_negative_float
+from keras_provguide.checks import positive_float
 from keras_provguide.data.fake_then_real import REAL
 from keras_provguide.data.fake_then_real import SYNTHETIC
 from keras_provguide.data.fake_then_real import FakeThenReal
@@ -65,13 +66,8 @@ class FromFakeToReal(keras.callbacks.Callback):
                 f"received {type(data).__name__}."
             )
         if real_learning_rate is not None:
-            real_learning_rate = _positive_float(real_learning_rate, "real_learning_rate")
-        real_guidance_weight = float(real_guidance_weight)
-        if not np.isfinite(real_guidance_weight) or real_guidance_weight < 0:
-            raise ValueError(
-                "Expected `real_guidance_weight` to be a float >= 0, received "
-                f"{real_guidance_weight!r}."
-            )
+            real_learning_rate = positive_float(real_learning_rate, "real_learning_rate")
+        real_guidance_weight = non_negative_float(real_guidance_weight, "real_guidance_weight")
         self.data = data
         self.real_learning_rate = real_learning_rate
         self.reset_optimizer = bool(reset_optimizer)
@@ -194,12 +190,3 @@ def _set_group_losses_robust(model, robust):
         if hasattr(loss, "set_robust"):
             loss.set_robust(robust)
 
-
-def _positive_float(value, name):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        value = -1.0
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"Expected `{name}` to be a float > 0, received {value!r}.")
-    return value

@@ -1,6 +1,5 @@
 """Input gradients and the guidance penalty outside training, for analysis and plots."""
 
-import keras
 import numpy as np
 from keras import ops
 

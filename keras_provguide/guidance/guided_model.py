@@ -9,6 +9,7 @@ from keras import ops
 
 from keras_provguide import backend as autodiff
 from keras_provguide import groups as groups_lib
+from keras_provguide.checks import non_negative_float
 from keras_provguide.guidance import inputs as inputs_lib
 from keras_provguide.guidance import penalty as penalty_lib
 
@@ -110,7 +111,7 @@ class GuidedModel(keras.Model):
                 f"scores, received {type(backbone).__name__}."
             )
         penalty_lib.check_options(score=score, norm=norm)
-        guidance_weight = _non_negative_float(guidance_weight, "guidance_weight")
+        guidance_weight = non_negative_float(guidance_weight, "guidance_weight")
         if second_order not in SECOND_ORDER:
             raise ValueError(
                 f"Expected `second_order` in {SECOND_ORDER}, received {second_order!r}."
@@ -165,7 +166,7 @@ class GuidedModel(keras.Model):
 
     @guidance_weight.setter
     def guidance_weight(self, value):
-        self._guidance_weight.assign(_non_negative_float(value, "guidance_weight"))
+        self._guidance_weight.assign(non_negative_float(value, "guidance_weight"))
 
     @property
     def guidance_enabled(self):
@@ -514,16 +515,6 @@ class GuidedModel(keras.Model):
 
 
 SECOND_ORDER = ("auto", "forward_over_reverse", "double_backprop")
-
-
-def _non_negative_float(value, name):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"Expected `{name}` to be a float >= 0, received {value!r}.")
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"Expected `{name}` to be a float >= 0, received {value!r}.")
-    return value
 
 
 def _first_batch(x, y):

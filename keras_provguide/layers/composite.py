@@ -94,7 +94,6 @@ class Composite(base.ProvenanceLayer):
         return data
 
     def _split_alpha(self, data):
-        ops = self.backend
         foregrounds = self._float(data[FOREGROUNDS])
         background_channels = data[base.IMAGES].shape[-1]
         fg_channels = foregrounds.shape[-1]

@@ -5,6 +5,8 @@ import numpy as np
 from keras import ops
 
 from keras_provguide import groups as groups_lib
+from keras_provguide.checks import non_negative_float
+from keras_provguide.checks import positive_float
 
 
 class GroupWeights(keras.metrics.Metric):
@@ -86,8 +88,8 @@ class GroupDRO(keras.losses.Loss):
     ):
         super().__init__(name=name, reduction="sum_over_batch_size", dtype=dtype)
         self.num_groups = groups_lib.check_num_groups(num_groups, "GroupDRO")
-        self.step_size = _positive_float(step_size, "step_size")
-        self.generalization_adjustment = _non_negative_float(
+        self.step_size = positive_float(step_size, "step_size")
+        self.generalization_adjustment = non_negative_float(
             generalization_adjustment, "generalization_adjustment"
         )
         if group_counts is not None:
@@ -174,19 +176,3 @@ class GroupDRO(keras.losses.Loss):
         config["loss"] = keras.losses.deserialize(config["loss"])
         return cls(**config)
 
-
-def _positive_float(value, name):
-    value = _non_negative_float(value, name)
-    if value == 0:
-        raise ValueError(f"Expected `{name}` to be a float > 0, received {value!r}.")
-    return value
-
-
-def _non_negative_float(value, name):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"Expected `{name}` to be a float >= 0, received {value!r}.")
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"Expected `{name}` to be a float >= 0, received {value!r}.")
-    return value
