@@ -70,9 +70,10 @@ def summarise(runs, backend, configs):
         for key, short in (
             ("worst_group_accuracy", "wga"), ("accuracy", "acc"),
             ("after_synthetic_worst_group_accuracy", "pre"), ("seconds", "s"),
+            ("val_worst_group_accuracy", "val"),
         ):
             row[short], row[short + "_std"] = stats(key)
-        for short in ("wga", "acc", "pre"):
+        for short in ("wga", "acc", "pre", "val"):
             if row[short] is not None:
                 row[short + "_text"] = f"{row[short]:.3f} ± {row[short + '_std']:.3f}"
         rows.append(row)
@@ -86,7 +87,7 @@ def main(argv=None):
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
     parser.add_argument("--synthetic-epochs", type=int, default=10)
     parser.add_argument("--real-epochs", type=int, default=10)
-    parser.add_argument("--guidance-weight", type=float, default=1.0)
+    parser.add_argument("--guidance-weight", type=float, default=0.1)
     parser.add_argument("--bias", type=float, default=0.95)
     parser.add_argument("--output", default=os.path.join(HERE, "results", "spurious_digits.json"))
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -120,6 +121,7 @@ def main(argv=None):
         ("wga_text", "worst-group acc.", "{}"),
         ("acc_text", "mean acc.", "{}"),
         ("pre_text", "worst-group after synthetic", "{}"),
+        ("val_text", "val. worst-group (selection)", "{}"),
     ])
     print(table)
     common.write_json(args.output, {
