@@ -16,6 +16,8 @@ Public API (import as `import keras_provguide as kpg`):
   `WorstGroupAccuracy`, `BalancedGroupAccuracy`); group ids travel as
   `x["groups"]`.
 - `fine_tuning`: Deep Feature Reweighting of the last layer.
+- `localization`: the WSOL metrics of Choe et al. (MaxBoxAcc, MaxBoxAccV2,
+  PxAP, GT-known and top-1 localization).
 """
 
 from keras_provguide import callbacks
@@ -23,6 +25,7 @@ from keras_provguide import data
 from keras_provguide import datasets
 from keras_provguide import fine_tuning
 from keras_provguide import layers
+from keras_provguide import localization
 from keras_provguide import losses
 from keras_provguide import metrics
 from keras_provguide.guidance.functional import guidance_penalty
@@ -40,6 +43,7 @@ __all__ = [
     "guidance_penalty",
     "input_gradients",
     "layers",
+    "localization",
     "losses",
     "metrics",
 ]
