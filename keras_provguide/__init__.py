@@ -16,6 +16,8 @@ Public API (import as `import keras_provguide as kpg`):
   `WorstGroupAccuracy`, `BalancedGroupAccuracy`); group ids travel as
   `x["groups"]`.
 - `fine_tuning`: Deep Feature Reweighting of the last layer.
+- `models`: task models (`ImageClassifier`, `CAMLocalizer` with class
+  activation maps and boxes) that work as `GuidedModel` backbones.
 - `localization`: the WSOL metrics of Choe et al. (MaxBoxAcc, MaxBoxAccV2,
   PxAP, GT-known and top-1 localization).
 """
@@ -27,6 +29,7 @@ from keras_provguide import fine_tuning
 from keras_provguide import layers
 from keras_provguide import localization
 from keras_provguide import losses
+from keras_provguide import models
 from keras_provguide import metrics
 from keras_provguide.guidance.functional import guidance_penalty
 from keras_provguide.guidance.functional import input_gradients
@@ -46,4 +49,5 @@ __all__ = [
     "localization",
     "losses",
     "metrics",
+    "models",
 ]

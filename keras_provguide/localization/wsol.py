@@ -27,24 +27,31 @@ def boxes_from_score_map(score_map, threshold, multi_contour=True):
     Returns:
         int array `(num_boxes, 4)`, inclusive `(x0, y0, x1, y1)`.
     """
+    height, width = np.shape(score_map)
+    rects = region_rectangles(score_map, threshold, multi_contour)
+    if not rects:
+        return np.zeros((1, 4), "int64")
+    boxes = [[x, y, min(x + w, width - 1), min(y + h, height - 1)] for x, y, w, h in rects]
+    return np.asarray(boxes, "int64")
+
+
+def region_rectangles(score_map, threshold, multi_contour=True):
+    """OpenCV bounding rectangles `(x, y, w, h)` of the map's regions above `threshold`.
+
+    The binarisation of the reference code (see `boxes_from_score_map`);
+    with `multi_contour=False`, only the contour of largest area.
+    """
     score_map = np.asarray(score_map)
     if score_map.ndim != 2:
         raise ValueError(f"Expected a score map of shape (H, W), received {score_map.shape}.")
-    height, width = score_map.shape
     quantised = (score_map * 255).astype(np.uint8)
     _, binary = cv2.threshold(
         quantised, int(threshold * quantised.max()), 255, cv2.THRESH_BINARY
     )
     contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
-    if len(contours) == 0:
-        return np.zeros((1, 4), "int64")
-    if not multi_contour:
+    if len(contours) and not multi_contour:
         contours = [max(contours, key=cv2.contourArea)]
-    boxes = []
-    for contour in contours:
-        x, y, w, h = cv2.boundingRect(contour)
-        boxes.append([x, y, min(x + w, width - 1), min(y + h, height - 1)])
-    return np.asarray(boxes, "int64")
+    return [tuple(int(v) for v in cv2.boundingRect(contour)) for contour in contours]
 
 
 def box_iou(boxes_a, boxes_b):

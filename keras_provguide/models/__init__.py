@@ -1,0 +1,13 @@
+"""Task models that work as `GuidedModel` backbones on every backend.
+
+- `small_resnet`: a small residual feature extractor for small images.
+- `ImageClassifier`: features -> global average pooling -> class logits.
+- `CAMLocalizer`: features -> conv -> global average pooling -> dense, as in
+  CAM (Zhou et al., 2016), with `class_activation_maps` and `predict_boxes`.
+"""
+
+from keras_provguide.models.cam_localizer import CAMLocalizer
+from keras_provguide.models.image_classifier import ImageClassifier
+from keras_provguide.models.small_resnet import small_resnet
+
+__all__ = ["CAMLocalizer", "ImageClassifier", "small_resnet"]

@@ -1,0 +1,113 @@
+"""`CAMLocalizer`: class activation maps from a classifier trained on image labels only."""
+
+import cv2
+import keras
+import numpy as np
+
+from keras_provguide.localization import wsol
+from keras_provguide.models.image_classifier import check_feature_backbone
+from keras_provguide.models.small_resnet import small_resnet
+
+
+@keras.saving.register_keras_serializable(package="keras_provguide")
+class CAMLocalizer(keras.Model):
+    """Backbone -> conv -> global average pooling -> dense, as in CAM (Zhou et al., 2016).
+
+    The class activation map of class `k` is `sum_c W[c, k] * F[..., c]`,
+    with `F` the feature map before pooling and `W` the dense kernel. Maps
+    are upsampled to the input resolution (bicubic, as the WSOL reference
+    protocol does) and min-max normalised to [0, 1].
+
+    Args:
+        num_classes: int >= 2.
+        backbone: a Keras model mapping images to a feature map; `None`
+            builds `small_resnet(input_shape)`.
+        input_shape: the image shape of the built-in backbone.
+        cam_width: filters of the extra 3x3 conv + ReLU before pooling (0
+            leaves it out).
+        name: the model name.
+
+    Example:
+
+    ```python
+    localizer = kpg.models.CAMLocalizer(num_classes=10, input_shape=(64, 64, 3))
+    model = kpg.GuidedModel(localizer)   # train on image labels
+    maps = localizer.class_activation_maps(images)        # (B, 64, 64) in [0, 1]
+    boxes = localizer.predict_boxes(images, threshold=0.2)  # (B, 4) x0, y0, x1, y1
+    ```
+    """
+
+    def __init__(self, num_classes, backbone=None, input_shape=(64, 64, 3), cam_width=64, name="cam_localizer", **kwargs):
+        if not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"Expected `num_classes` to be an int >= 2, received {num_classes!r}.")
+        if backbone is None:
+            backbone = small_resnet(input_shape)
+        check_feature_backbone(backbone)
+        inputs = keras.Input(backbone.input_shape[1:])
+        features = backbone(inputs)
+        if cam_width:
+            features = keras.layers.Conv2D(
+                cam_width, 3, padding="same", activation="relu", name="cam_conv"
+            )(features)
+        pooled = keras.layers.GlobalAveragePooling2D(name="pool")(features)
+        outputs = keras.layers.Dense(num_classes, name="logits")(pooled)
+        super().__init__(inputs, outputs, name=name, **kwargs)
+        self.backbone = backbone
+        self.num_classes = num_classes
+        self.cam_width = cam_width
+
+    def class_activation_maps(self, images, class_ids=None, batch_size=64):
+        """Normalised CAMs `(B, H, W)` in [0, 1], NumPy.
+
+        Args:
+            images: `(B, H, W, C)`.
+            class_ids: int `(B,)`, the class of each map; `None` takes the
+                predicted class.
+            batch_size: batch size of the forward pass.
+        """
+        images = np.asarray(images, "float32")
+        feature_model = keras.Model(self.inputs, self.get_layer("pool").input)
+        features = np.asarray(keras.ops.convert_to_numpy(
+            feature_model.predict(images, batch_size=batch_size, verbose=0)
+        ), "float64")
+        kernel, bias = (np.asarray(keras.ops.convert_to_numpy(w), "float64") for w in self.get_layer("logits").weights)
+        if class_ids is None:
+            class_ids = np.argmax(features.mean(axis=(1, 2)) @ kernel + bias, axis=1)
+        class_ids = np.asarray(class_ids)
+        if class_ids.shape != (len(images),) or class_ids.min() < 0 or class_ids.max() >= self.num_classes:
+            raise ValueError(
+                f"Expected `class_ids` of shape ({len(images)},) in [0, {self.num_classes - 1}], "
+                f"received {class_ids.tolist()}."
+            )
+        maps = np.einsum("bhwc,cb->bhw", features, kernel[:, class_ids])
+        height, width = images.shape[1:3]
+        maps = np.stack([cv2.resize(m, (width, height), interpolation=cv2.INTER_CUBIC) for m in maps])
+        return wsol.normalize_score_maps(maps).astype("float32")
+
+    def predict_boxes(self, images, threshold=0.2, class_ids=None):
+        """Boxes `(B, 4)`, `(x0, y0, x1, y1)` pixel corners with exclusive ends.
+
+        Each is the bounding rectangle of the largest region of the CAM above
+        `threshold` (the CAM paper used 0.2); `(0, 0, 0, 0)` where no region
+        is found.
+        """
+        boxes = []
+        for score_map in self.class_activation_maps(images, class_ids):
+            rects = wsol.region_rectangles(score_map, threshold, multi_contour=False)
+            x, y, w, h = rects[0] if rects else (0, 0, 0, 0)
+            boxes.append([x, y, x + w, y + h])
+        return np.asarray(boxes, "float32")
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "num_classes": self.num_classes,
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "cam_width": self.cam_width,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        return cls(**config)

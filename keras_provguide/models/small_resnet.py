@@ -1,0 +1,48 @@
+"""A small residual network for small images: the built-in feature extractor."""
+
+import keras
+
+
+def small_resnet(input_shape=(32, 32, 3), widths=(16, 32, 64), blocks_per_stage=1, name="small_resnet"):
+    """A functional feature extractor: a stem conv, then one stage per width.
+
+    Each stage holds `blocks_per_stage` basic residual blocks (two 3x3
+    conv + BatchNorm, ReLU); every stage after the first halves the
+    resolution. The output is the last stage's feature map
+    `(B, H / 2 ** (stages - 1), W / 2 ** (stages - 1), widths[-1])`.
+
+    Args:
+        input_shape: `(H, W, C)`.
+        widths: filters per stage.
+        blocks_per_stage: int >= 1.
+        name: the model name.
+
+    Returns:
+        a `keras.Model` mapping images to feature maps.
+    """
+    if not widths or any(int(w) < 1 for w in widths):
+        raise ValueError(f"Expected `widths` as positive ints, received {widths!r}.")
+    if not isinstance(blocks_per_stage, int) or blocks_per_stage < 1:
+        raise ValueError(f"Expected `blocks_per_stage` to be an int >= 1, received {blocks_per_stage!r}.")
+    inputs = keras.Input(tuple(input_shape))
+    x = _conv_bn(inputs, widths[0], 3, 1)
+    x = keras.layers.ReLU()(x)
+    for stage, width in enumerate(widths):
+        for block in range(blocks_per_stage):
+            stride = 2 if stage > 0 and block == 0 else 1
+            x = _basic_block(x, int(width), stride)
+    return keras.Model(inputs, x, name=name)
+
+
+def _conv_bn(x, filters, kernel, stride):
+    x = keras.layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False)(x)
+    return keras.layers.BatchNormalization()(x)
+
+
+def _basic_block(x, filters, stride):
+    shortcut = x
+    y = keras.layers.ReLU()(_conv_bn(x, filters, 3, stride))
+    y = _conv_bn(y, filters, 3, 1)
+    if stride != 1 or shortcut.shape[-1] != filters:
+        shortcut = _conv_bn(shortcut, filters, 1, stride)
+    return keras.layers.ReLU()(keras.layers.Add()([y, shortcut]))
