@@ -18,6 +18,8 @@ Public API (import as `import keras_provguide as kpg`):
 - `fine_tuning`: Deep Feature Reweighting of the last layer.
 - `models`: task models (`ImageClassifier`, `CAMLocalizer` with class
   activation maps and boxes) that work as `GuidedModel` backbones.
+- `visualization`: PNG grids of where a model looks (image, provenance,
+  input gradients, CAMs).
 - `localization`: the WSOL metrics of Choe et al. (MaxBoxAcc, MaxBoxAccV2,
   PxAP, GT-known and top-1 localization).
 """
@@ -30,6 +32,7 @@ from keras_provguide import layers
 from keras_provguide import localization
 from keras_provguide import losses
 from keras_provguide import models
+from keras_provguide import visualization
 from keras_provguide import metrics
 from keras_provguide.guidance.functional import guidance_penalty
 from keras_provguide.guidance.functional import input_gradients
@@ -50,4 +53,5 @@ __all__ = [
     "losses",
     "metrics",
     "models",
+    "visualization",
 ]

@@ -14,7 +14,7 @@ def test_public_api_is_an_explicit_list():
     assert sorted(kpg.__all__) == [
         "GuidedModel", "callbacks", "data", "datasets", "fine_tuning", "guidance_penalty",
         "input_gradients", "layers", "localization", "losses", "metrics",
-        "models",
+        "models", "visualization",
     ]
     for name in kpg.__all__:
         assert getattr(kpg, name) is not None
