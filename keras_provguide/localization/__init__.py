@@ -7,6 +7,8 @@ Object Localization Methods Right" (CVPR 2020) and their reference code:
 - `pxap`: pixel average precision of score maps against masks.
 - `gt_known_loc`, `top1_loc`: the older fixed-threshold protocol.
 - `boxes_from_score_map`, `normalize_score_maps`, `box_iou`: the pieces.
+- Clips: `frame_localization_accuracy` (per-frame boxes at IoU 0.5),
+  `tube_iou` and `tube_accuracy` (video-level action tubes), `frame_iou`.
 
 Box conventions: our boxes are `(x0, y0, x1, y1)` pixel corners with
 exclusive ends (Keras's `xyxy`, as `kpg.layers` and `kpg.datasets` produce
@@ -16,6 +18,10 @@ boxes and convert them; `boxes_from_score_map` returns the reference's
 inclusive boxes, so the numbers match the reference code exactly.
 """
 
+from keras_provguide.localization.clips import frame_iou
+from keras_provguide.localization.clips import frame_localization_accuracy
+from keras_provguide.localization.clips import tube_accuracy
+from keras_provguide.localization.clips import tube_iou
 from keras_provguide.localization.wsol import box_iou
 from keras_provguide.localization.wsol import boxes_from_score_map
 from keras_provguide.localization.wsol import gt_known_loc
@@ -27,9 +33,13 @@ from keras_provguide.localization.wsol import top1_loc
 __all__ = [
     "box_iou",
     "boxes_from_score_map",
+    "frame_iou",
+    "frame_localization_accuracy",
     "gt_known_loc",
     "max_box_acc",
     "normalize_score_maps",
     "pxap",
     "top1_loc",
+    "tube_accuracy",
+    "tube_iou",
 ]
