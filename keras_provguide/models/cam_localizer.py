@@ -5,8 +5,8 @@ import keras
 import numpy as np
 
 from keras_provguide.localization import wsol
-from keras_provguide.models.image_classifier import check_feature_backbone
-from keras_provguide.models.small_resnet import small_resnet
+from keras_provguide.models.image_classifier import feature_backbone
+from keras_provguide.models.image_classifier import from_task_config
 
 
 @keras.saving.register_keras_serializable(package="keras_provguide")
@@ -38,11 +38,7 @@ class CAMLocalizer(keras.Model):
     """
 
     def __init__(self, num_classes, backbone=None, input_shape=(64, 64, 3), cam_width=64, name="cam_localizer", **kwargs):
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"Expected `num_classes` to be an int >= 2, received {num_classes!r}.")
-        if backbone is None:
-            backbone = small_resnet(input_shape)
-        check_feature_backbone(backbone)
+        backbone = feature_backbone(num_classes, backbone, input_shape)
         inputs = keras.Input(backbone.input_shape[1:])
         features = backbone(inputs)
         if cam_width:
@@ -108,6 +104,4 @@ class CAMLocalizer(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
+        return from_task_config(cls, config)

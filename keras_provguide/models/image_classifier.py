@@ -31,11 +31,7 @@ class ImageClassifier(keras.Model):
     """
 
     def __init__(self, num_classes, backbone=None, input_shape=(32, 32, 3), dropout=0.0, name="image_classifier", **kwargs):
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"Expected `num_classes` to be an int >= 2, received {num_classes!r}.")
-        if backbone is None:
-            backbone = small_resnet(input_shape)
-        check_feature_backbone(backbone)
+        backbone = feature_backbone(num_classes, backbone, input_shape)
         inputs = keras.Input(backbone.input_shape[1:])
         x = keras.layers.GlobalAveragePooling2D(name="pool")(backbone(inputs))
         if dropout:
@@ -56,9 +52,24 @@ class ImageClassifier(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
-        return cls(**config)
+        return from_task_config(cls, config)
+
+
+def feature_backbone(num_classes, backbone, input_shape):
+    """Checks a task's arguments; returns `backbone`, or the built-in one for `None`."""
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"Expected `num_classes` to be an int >= 2, received {num_classes!r}.")
+    if backbone is None:
+        backbone = small_resnet(input_shape)
+    check_feature_backbone(backbone)
+    return backbone
+
+
+def from_task_config(cls, config):
+    """A task model from its config, the backbone deserialised first."""
+    config = dict(config)
+    config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+    return cls(**config)
 
 
 def check_feature_backbone(backbone):
