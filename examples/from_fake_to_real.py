@@ -36,6 +36,7 @@ import keras
 import numpy as np
 
 import keras_provguide as kpg
+from keras_provguide.data.fake_then_real import shuffled_pass_indices
 
 CONFIGS = ("erm", "pooled", "ffr", "ffr_guided", "ffr_groupdro", "groupdro", "ffr_dfr")
 NUM_GROUPS = 4
@@ -193,13 +194,7 @@ class _shuffled_stream(keras.utils.PyDataset):
         return None
 
     def __getitem__(self, index):
-        size = len(self.y)
-        positions = index * self.batch_size + np.arange(self.batch_size)
-        rows = np.empty(self.batch_size, "int64")
-        for one_pass in np.unique(positions // size):
-            here = positions // size == one_pass
-            order = np.random.default_rng([self.seed, int(one_pass)]).permutation(size)
-            rows[here] = order[positions[here] % size]
+        rows = shuffled_pass_indices(len(self.y), self.batch_size, index, (self.seed,))
         return {k: v[rows] for k, v in self.x.items()}, self.y[rows]
 
 

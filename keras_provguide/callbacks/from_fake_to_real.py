@@ -133,11 +133,14 @@ class FromFakeToReal(keras.callbacks.Callback):
         if self.freeze_batchnorm:
             _freeze_batchnorm(model)
         _set_group_losses_robust(model, True)
+        rebuilt = False
         if hasattr(model, "guidance_enabled"):
             model.guidance_weight = self.real_guidance_weight
+            # The setter rebuilds the compiled step when the flag changes.
+            rebuilt = model.guidance_enabled != (self.real_guidance_weight > 0)
             model.guidance_enabled = self.real_guidance_weight > 0
-        # The compiled step bakes in BatchNorm's mode: build it again.
-        if model.train_function is not None:
+        # The compiled step bakes in BatchNorm's mode: build it again, once.
+        if self.freeze_batchnorm and not rebuilt and model.train_function is not None:
             model.make_train_function(force=True)
         if self.verbose:
             print(

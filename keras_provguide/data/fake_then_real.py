@@ -128,16 +128,25 @@ class FakeThenReal(keras.utils.PyDataset):
         if phase == REAL and self._balanced_p is not None:
             rng = np.random.default_rng([self.seed, 1, phase_step])
             return rng.choice(size, self.batch_size, p=self._balanced_p)
-        positions = phase_step * self.batch_size + np.arange(self.batch_size)
-        passes = positions // size
-        indices = np.empty(self.batch_size, "int64")
-        for one_pass in np.unique(passes):
-            order = np.random.default_rng(
-                [self.seed, 0 if phase == SYNTHETIC else 1, int(one_pass)]
-            ).permutation(size)
-            here = passes == one_pass
-            indices[here] = order[positions[here] % size]
-        return indices
+        return shuffled_pass_indices(
+            size, self.batch_size, phase_step, (self.seed, 0 if phase == SYNTHETIC else 1)
+        )
+
+
+def shuffled_pass_indices(size, batch_size, step, seed_key):
+    """Rows of batch `step` when endless passes over `size` rows are cut into batches.
+
+    Each pass is its own permutation, seeded by `seed_key + (pass,)`; a batch
+    that straddles two passes takes the end of one and the start of the next.
+    """
+    positions = step * batch_size + np.arange(batch_size)
+    passes = positions // size
+    indices = np.empty(batch_size, "int64")
+    for one_pass in np.unique(passes):
+        order = np.random.default_rng([*seed_key, int(one_pass)]).permutation(size)
+        here = passes == one_pass
+        indices[here] = order[positions[here] % size]
+    return indices
 
 
 def _as_set(data, name):
