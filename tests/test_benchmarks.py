@@ -12,6 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
 import common  # noqa: E402
 import spurious_digits  # noqa: E402
 import step_overhead  # noqa: E402
+import wsol_digits  # noqa: E402
 
 
 def test_step_overhead_worker_times_every_mode():
@@ -79,3 +80,42 @@ def test_spurious_digits_bad_arguments_exit_with_a_message(capsys):
     with pytest.raises(SystemExit):
         spurious_digits.main(["--bias", "1.0"])
     assert "--bias in [0.5, 1)" in capsys.readouterr().err
+
+
+def _wsol_run(seed, config, v2):
+    return {"seed": seed, "config": config, "device": "cpu", "max_box_acc_v2": v2,
+            "max_box_acc_05": v2, "top1_accuracy": 0.9, "seconds": 10.0}
+
+
+def test_wsol_digits_summary_is_mean_and_std_over_seeds():
+    runs = [_wsol_run(0, "cam", 0.5), _wsol_run(1, "cam", 0.7), _wsol_run(0, "cutmix", 0.4)]
+    cam, cutmix = wsol_digits.summarise(runs, "torch", ["cam", "cutmix", "cutmix_guided"])
+    assert (cam["seeds"], cam["max_box_acc_v2"], cam["max_box_acc_v2_std"]) == (2, pytest.approx(0.6), pytest.approx(0.1))
+    assert cam["max_box_acc_v2_text"] == "0.600 ± 0.100"
+    assert cutmix["seeds"] == 1  # configurations without runs are left out
+
+
+def test_wsol_digits_resumes_from_runs_with_the_same_settings(tmp_path, capsys):
+    output = str(tmp_path / "wsol.json")
+    settings = {"epochs": 20, "num_train": 2000, "num_test": 500, "image_size": 32, "guidance_weight": 0.05}
+    runs = [_wsol_run(seed, "cam", 0.5 + seed / 10) for seed in (0, 1)]
+    common.write_json(output, {"settings": settings, "runs": {"torch": runs}})
+    # Every requested run is in the file: nothing trains, the table comes from the file.
+    rows = wsol_digits.main(["--configs", "cam", "--seeds", "0", "1", "--resume", "--output", output])
+    assert rows[0]["max_box_acc_v2"] == pytest.approx(0.55)
+    assert json.load(open(output))["rows"][0]["seeds"] == 2
+    # Other settings make earlier runs stale.
+    assert wsol_digits._earlier_runs(output, dict(settings, epochs=5)) == {}
+
+
+def test_wsol_digits_worker_runs_a_configuration():
+    args = argparse.Namespace(epochs=1, num_train=64, num_test=8, image_size=16, guidance_weight=0.05)
+    result = wsol_digits.worker(0, "cam", args)
+    assert 0.0 <= result["max_box_acc_v2"] <= 1.0 and 0.0 <= result["top1_accuracy"] <= 1.0
+    assert result["config"] == "cam" and result["seconds"] > 0
+
+
+def test_wsol_digits_bad_arguments_exit_with_a_message(capsys):
+    with pytest.raises(SystemExit):
+        wsol_digits.main(["--num-train", "10"])
+    assert "--num-train >= 64" in capsys.readouterr().err

@@ -38,3 +38,41 @@ def test_from_fake_to_real_example():
         assert 0.0 <= result["worst_group_accuracy"] <= result["balanced_group_accuracy"] <= 1.0
         assert result["selected_epoch"] in (0, 1)
     assert results["ffr_dfr"]["dfr_c"] > 0
+
+
+def test_wsol_example_trains_with_fake_provenance_and_draws(tmp_path):
+    results = _load("wsol_cutmix_guidance").main([
+        "--configs", "cutmix_random_mask", "--epochs", "1", "--num-train", "64",
+        "--num-test", "8", "--image-size", "16", "--output-dir", str(tmp_path),
+    ])
+    result = results["cutmix_random_mask"]
+    assert 0.0 <= result["max_box_acc_v2"] <= 1.0 and 0.0 <= result["top1_accuracy"] <= 1.0
+    assert (tmp_path / "wsol_cutmix_random_mask.png").stat().st_size > 0
+
+
+def test_wsol_ablations_keep_the_mix_and_change_only_the_mask():
+    import tensorflow as tf
+
+    example = _load("wsol_cutmix_guidance")
+    data = example.load_data(num_train=64, num_test=8, image_size=16)
+    inputs, labels = next(iter(example.training_data(data["train"], "cutmix_guided", 64, seed=0)))
+    true_share = 1.0 - tf.reduce_mean(inputs["provenance"], axis=[1, 2, 3])
+    fake, _ = example._random_box_provenance(inputs, labels)
+    fake_share = 1.0 - tf.reduce_mean(fake["provenance"], axis=[1, 2, 3])
+    # A box of the same area share, rounded to whole pixels, placed at random.
+    assert float(tf.reduce_max(tf.abs(fake_share - true_share))) < 0.15
+    assert float(tf.reduce_mean(tf.abs(fake["provenance"] - inputs["provenance"]))) > 0
+    assert set(fake) == set(inputs)
+    whole, _ = example._whole_image_penalty(inputs, labels)
+    assert set(whole) == {"images", "provenance"} and float(tf.reduce_max(whole["provenance"])) == 0.0
+
+
+def test_action_localization_example(tmp_path):
+    results = _load("action_localization").main([
+        "--configs", "temporal_mix_guided", "--epochs", "1", "--num-train", "32",
+        "--num-test", "8", "--num-frames", "3", "--output-dir", str(tmp_path),
+    ])
+    result = results["temporal_mix_guided"]
+    for key in ("top1_accuracy", "frame_accuracy", "tube_accuracy"):
+        assert 0.0 <= result[key] <= 1.0
+    assert (tmp_path / "action_temporal_mix_guided.png").stat().st_size > 0

@@ -12,6 +12,7 @@ LAYERS = [
     lambda: kpg.layers.Composite(scale_range=(0.3, 0.9), position_range=(0.2, 0.8), seed=1),
     lambda: kpg.layers.ProvenanceCutMix(alpha=0.5, num_classes=4, seed=2),
     lambda: kpg.layers.ProvenanceResizeMix(scale_range=(0.2, 0.6), num_classes=4, seed=3),
+    lambda: kpg.layers.ProvenanceTemporalMix(alpha=0.5, num_classes=4, seed=9),
     lambda: kpg.layers.RandomFlip("horizontal", seed=4),
     lambda: kpg.layers.RandomCrop(8, 8, seed=5),
     lambda: kpg.layers.RandomTranslation(0.1, 0.2, seed=6),

@@ -1,5 +1,7 @@
 """From raw pieces to GuidedModel.fit in a few lines, on every backend."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -33,8 +35,12 @@ def test_composites_to_cutmix_to_fit_in_tf_data():
         .map(kpg.layers.ProvenanceCutMix(num_classes=3, seed=0))
         .map(kpg.data.split_labels)
     )
-    history = _model(16).fit(dataset, epochs=2, verbose=0).history
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = _model(16).fit(dataset, epochs=2, verbose=0).history
     assert history["guidance_penalty"][-1] > 0 and np.isfinite(history["loss"][-1])
+    # A dataset shuffles itself; fit does not warn that it ignores `shuffle`.
+    assert not [w for w in caught if "shuffle" in str(w.message)]
 
 
 def test_split_labels_errors_and_fit_hint():

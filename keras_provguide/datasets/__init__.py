@@ -6,10 +6,12 @@ NumPy arrays in a documented dict schema, and builds in seconds.
 - `decoy_digits`: Decoy-MNIST of Right for the Right Reasons.
 - `spurious_digits`: a Waterbirds-like task with a balanced synthetic set.
 - `digit_localization`: digits on textures with boxes and masks.
+- `moving_digits`: clips of a digit crossing a texture, with per-frame boxes.
 """
 
 from keras_provguide.datasets.decoy_digits import decoy_digits
 from keras_provguide.datasets.digit_localization import digit_localization
+from keras_provguide.datasets.moving_digits import moving_digits
 from keras_provguide.datasets.spurious_digits import spurious_digits
 
-__all__ = ["decoy_digits", "digit_localization", "spurious_digits"]
+__all__ = ["decoy_digits", "digit_localization", "moving_digits", "spurious_digits"]

@@ -428,8 +428,10 @@ class GuidedModel(keras.Model):
             self._check_data_values(vx, vy)
         elif validation_data is not None:
             self._check_data_values(validation_data, None)
-        if isinstance(x, keras.utils.PyDataset) and x.num_batches is None and len(args) < 5:
-            # An endless stream shuffles itself; Keras would warn that it ignores `shuffle`.
+        endless = isinstance(x, keras.utils.PyDataset) and x.num_batches is None
+        if (endless or _is_tf_dataset(x)) and len(args) < 5:
+            # These inputs shuffle themselves, and Keras ignores `shuffle` for
+            # them; its default `True` would only bring a warning saying so.
             kwargs.setdefault("shuffle", False)
         return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
 
@@ -541,3 +543,11 @@ def _to_numpy(value):
     if isinstance(value, dict):
         return {k: _to_numpy(v) for k, v in value.items()}
     return np.asarray(ops.convert_to_numpy(value))
+
+
+def _is_tf_dataset(x):
+    """True for a `tf.data.Dataset`, without importing TensorFlow."""
+    return any(
+        cls.__module__.startswith("tensorflow") and cls.__name__.endswith("DatasetV2")
+        for cls in type(x).__mro__
+    )

@@ -6,7 +6,8 @@ Every layer takes and returns a dict of batch arrays (`"images"`,
 `tf.data` pipeline, is seeded and serializable.
 
 - Synthesis: `Composite` (copy-paste), `ProvenanceCutMix`,
-  `ProvenanceResizeMix` (two-source mixes), `edit_provenance` (generative
+  `ProvenanceResizeMix` (two-source image mixes), `ProvenanceTemporalMix`
+  (two-source clip mixes, spliced in time), `edit_provenance` (generative
   edits).
 - Mask-aligned geometric augmentation: `RandomFlip`, `RandomCrop`,
   `RandomTranslation`, `RandomZoom`, `RandomRotation`.
@@ -21,11 +22,13 @@ from keras_provguide.layers.composite import Composite
 from keras_provguide.layers.cut_mix import ProvenanceCutMix
 from keras_provguide.layers.edit_provenance import edit_provenance
 from keras_provguide.layers.resize_mix import ProvenanceResizeMix
+from keras_provguide.layers.temporal_mix import ProvenanceTemporalMix
 
 __all__ = [
     "Composite",
     "ProvenanceCutMix",
     "ProvenanceResizeMix",
+    "ProvenanceTemporalMix",
     "RandomCrop",
     "RandomFlip",
     "RandomRotation",

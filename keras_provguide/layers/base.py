@@ -34,6 +34,8 @@ class ProvenanceLayer(DataLayer):
     required_keys = (IMAGES,)
     #: Keys holding spatial maps that follow `images` through a transpose.
     spatial_keys = (IMAGES, PROVENANCE)
+    #: Rank of a batch of `images`: 4 for `(B, H, W, C)`, 5 for clips `(B, T, H, W, C)`.
+    image_rank = 4
 
     def __init__(self, seed=None, data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -52,11 +54,12 @@ class ProvenanceLayer(DataLayer):
         if not training:
             return data
         transpose = self.data_format == "channels_first"
+        last = self.image_rank - 1
         if transpose:
-            data = self._transpose(data, (0, 2, 3, 1))
+            data = self._transpose(data, (0, *range(2, last + 1), 1))
         data = self.transform(data, self._get_seed_generator(self.backend._backend))
         if transpose:
-            data = self._transpose(data, (0, 3, 1, 2))
+            data = self._transpose(data, (0, last, *range(1, last)))
         return data
 
     def transform(self, data, seed):
@@ -78,10 +81,13 @@ class ProvenanceLayer(DataLayer):
         data = dict(data)
         for key in self.required_keys:
             rank = len(data[key].shape)
-            if key in self.spatial_keys and rank != 4:
+            if key in self.spatial_keys and rank != self.image_rank:
+                layout = "(batch, height, width, channels)"
+                if self.image_rank == 5:
+                    layout = "(batch, frames, height, width, channels)"
                 raise ValueError(
-                    f"{name} works on batches: expected '{key}' of rank 4 "
-                    f"(batch, height, width, channels), received shape "
+                    f"{name} works on batches: expected '{key}' of rank "
+                    f"{self.image_rank} {layout}, received shape "
                     f"{tuple(data[key].shape)}. Batch the data first."
                 )
         return data

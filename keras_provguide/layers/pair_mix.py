@@ -50,21 +50,12 @@ class PairMix(base.ProvenanceLayer):
             ops.numpy.roll(order, -1), ops.numpy.argsort(order), axis=0
         )
         partner_images = ops.numpy.take(images, partners, axis=0)
-        shape = ops.shape(images)
-        height = ops.cast(shape[1], self.compute_dtype)
-        width = ops.cast(shape[2], self.compute_dtype)
-        boxes = self.partner_boxes(batch, height, width, seed)
-        region = resample.box_indicator(ops, boxes, shape[1], shape[2], self.compute_dtype)
-        warped_partners = partner_images
-        if self.resize_partner:
-            warped_partners = resample.resample_into_boxes(
-                ops, partner_images, boxes, shape[1], shape[2]
-            )
+        region, partner_images = self.partner_region(partner_images, seed)
 
         share = 1.0 - region
-        mixed = share * images + region * warped_partners
+        mixed = share * images + region * partner_images
         partner_ids = ops.numpy.take(class_ids, partners, axis=0)
-        weight = ops.numpy.mean(share, axis=(1, 2, 3))[:, None]
+        weight = ops.numpy.mean(share, axis=tuple(range(1, self.image_rank)))[:, None]
         data[base.IMAGES] = mixed
         data[base.PROVENANCE] = share
         data[base.SOURCE_LABELS] = ops.numpy.stack([class_ids, partner_ids], axis=1)
@@ -72,6 +63,26 @@ class PairMix(base.ProvenanceLayer):
             class_ids, num_classes, dtype=self.compute_dtype
         ) + (1.0 - weight) * ops.nn.one_hot(partner_ids, num_classes, dtype=self.compute_dtype)
         return data
+
+    def partner_region(self, partner_images, seed):
+        """Where each partner shows, and the partner images as they are pasted.
+
+        Returns `(region, partner_images)`: `region` is 1 where the mixed
+        sample takes the partner's value, broadcastable against the images,
+        and its mean over the non-batch axes is the partner's share. Image
+        mixes take it from `partner_boxes`.
+        """
+        ops = self.backend
+        shape = ops.shape(partner_images)
+        height = ops.cast(shape[1], self.compute_dtype)
+        width = ops.cast(shape[2], self.compute_dtype)
+        boxes = self.partner_boxes(shape[0], height, width, seed)
+        region = resample.box_indicator(ops, boxes, shape[1], shape[2], self.compute_dtype)
+        if self.resize_partner:
+            partner_images = resample.resample_into_boxes(
+                ops, partner_images, boxes, shape[1], shape[2]
+            )
+        return region, partner_images
 
     def partner_boxes(self, batch, height, width, seed):
         """`(B, 4)` boxes `(y0, x0, y1, x1)` in pixels where the partner shows."""

@@ -61,23 +61,8 @@ class CAMLocalizer(keras.Model):
                 predicted class.
             batch_size: batch size of the forward pass.
         """
-        images = np.asarray(images, "float32")
-        feature_model = keras.Model(self.inputs, self.get_layer("pool").input)
-        features = np.asarray(keras.ops.convert_to_numpy(
-            feature_model.predict(images, batch_size=batch_size, verbose=0)
-        ), "float64")
-        kernel, bias = (np.asarray(keras.ops.convert_to_numpy(w), "float64") for w in self.get_layer("logits").weights)
-        if class_ids is None:
-            class_ids = np.argmax(features.mean(axis=(1, 2)) @ kernel + bias, axis=1)
-        class_ids = np.asarray(class_ids)
-        if class_ids.shape != (len(images),) or class_ids.min() < 0 or class_ids.max() >= self.num_classes:
-            raise ValueError(
-                f"Expected `class_ids` of shape ({len(images)},) in [0, {self.num_classes - 1}], "
-                f"received {class_ids.tolist()}."
-            )
-        maps = np.einsum("bhwc,cb->bhw", features, kernel[:, class_ids])
-        height, width = images.shape[1:3]
-        maps = np.stack([cv2.resize(m, (width, height), interpolation=cv2.INTER_CUBIC) for m in maps])
+        images = check_images(images, self.input_shape, "images")
+        maps = class_maps(self, images, class_ids, batch_size)
         return wsol.normalize_score_maps(maps).astype("float32")
 
     def predict_boxes(self, images, threshold=0.2, class_ids=None):
@@ -87,12 +72,8 @@ class CAMLocalizer(keras.Model):
         `threshold` (the CAM paper used 0.2); `(0, 0, 0, 0)` where no region
         is found.
         """
-        boxes = []
-        for score_map in self.class_activation_maps(images, class_ids):
-            rects = wsol.region_rectangles(score_map, threshold, multi_contour=False)
-            x, y, w, h = rects[0] if rects else (0, 0, 0, 0)
-            boxes.append([x, y, x + w, y + h])
-        return np.asarray(boxes, "float32")
+        maps = self.class_activation_maps(images, class_ids)
+        return np.asarray([largest_region_box(m, threshold) for m in maps], "float32")
 
     def get_config(self):
         return {
@@ -105,3 +86,64 @@ class CAMLocalizer(keras.Model):
     @classmethod
     def from_config(cls, config):
         return from_task_config(cls, config)
+
+
+def check_images(images, input_shape, name):
+    """`images` as float32 NumPy, checked against the model's `input_shape`."""
+    images = np.asarray(images, "float32")
+    expected = tuple(input_shape[1:])
+    if images.ndim != len(expected) + 1 or any(
+        want is not None and got != want for got, want in zip(images.shape[1:], expected)
+    ):
+        raise ValueError(
+            f"Expected `{name}` of shape (batch, {', '.join(map(str, expected))}), "
+            f"received {images.shape}."
+        )
+    return images
+
+
+def class_maps(model, inputs, class_ids, batch_size):
+    """Unnormalised CAMs at input resolution, `inputs.shape[:-1]`, float64.
+
+    `model` ends `... -> features -> pool -> logits`; the map of class `k`
+    is `sum_c W[c, k] * features[..., c]`, upsampled bicubically over the
+    last two spatial axes. `class_ids=None` takes the predicted class.
+    """
+    feature_model = keras.Model(model.inputs, model.get_layer("pool").input)
+    features = np.asarray(keras.ops.convert_to_numpy(
+        feature_model.predict(inputs, batch_size=batch_size, verbose=0)
+    ), "float64")
+    kernel, bias = (
+        np.asarray(keras.ops.convert_to_numpy(w), "float64")
+        for w in model.get_layer("logits").weights
+    )
+    spatial = tuple(range(1, features.ndim - 1))
+    if class_ids is None:
+        class_ids = np.argmax(features.mean(axis=spatial) @ kernel + bias, axis=1)
+    class_ids = np.asarray(class_ids)
+    if (
+        class_ids.shape != (len(inputs),)
+        or not np.issubdtype(class_ids.dtype, np.integer)
+        or class_ids.min() < 0
+        or class_ids.max() >= model.num_classes
+    ):
+        raise ValueError(
+            f"Expected `class_ids` of shape ({len(inputs)},), integers in "
+            f"[0, {model.num_classes - 1}], received {class_ids.tolist()}."
+        )
+    maps = np.einsum("b...c,cb->b...", features, kernel[:, class_ids])
+    height, width = inputs.shape[-3:-1]
+    flat = maps.reshape((-1,) + maps.shape[-2:])
+    resized = np.stack([cv2.resize(m, (width, height), interpolation=cv2.INTER_CUBIC) for m in flat])
+    return resized.reshape(maps.shape[:-2] + (height, width))
+
+
+def largest_region_box(score_map, threshold):
+    """The exclusive box `(x0, y0, x1, y1)` of the map's largest region above `threshold`.
+
+    Binarised as the WSOL reference does (see `wsol.region_rectangles`);
+    `(0, 0, 0, 0)` where no region is found.
+    """
+    rects = wsol.region_rectangles(score_map, threshold, multi_contour=False)
+    x, y, w, h = rects[0] if rects else (0, 0, 0, 0)
+    return [x, y, x + w, y + h]

@@ -25,7 +25,8 @@ def save_attribution_grid(
         input_gradients: optional `(B, H, W, C)`, e.g. `kpg.input_gradients`.
         cams: optional `(B, H, W)` in [0, 1], e.g.
             `CAMLocalizer.class_activation_maps`.
-        boxes, gt_boxes: optional `(B, 4)`.
+        boxes, gt_boxes: optional `(B, 4)`; empty boxes (`x1 <= x0` or
+            `y1 <= y0`, such as frames without the object) are not drawn.
         titles: optional list of row titles.
         max_rows: the number of images shown at most.
         dpi: resolution.
@@ -114,4 +115,6 @@ def _draw_box(axis, box, colour):
     from matplotlib.patches import Rectangle
 
     x0, y0, x1, y1 = (float(v) for v in box)
+    if x1 <= x0 or y1 <= y0:  # an empty box: nothing there (e.g. a frame without the action)
+        return
     axis.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, edgecolor=colour, linewidth=1.5))
