@@ -17,3 +17,27 @@ def test_readme_usage_example_runs(tmp_path, monkeypatch):
     assert (tmp_path / "guided.keras").exists()
     history = namespace["model"].history.history
     assert {"loss", "guidance_penalty", "accuracy"} <= set(history)
+
+
+def test_readme_localization_example_runs():
+    import tensorflow as tf
+
+    import keras_provguide as kpg
+
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    (block,) = [b for b in blocks if "CAMLocalizer(" in b]
+    data = kpg.datasets.digit_localization(num_train=64, num_test=8, image_size=32)
+    namespace = {
+        "kpg": kpg,
+        "keras": __import__("keras"),
+        "train": tf.data.Dataset.from_tensor_slices(
+            {"images": data["train"]["images"], "labels": data["train"]["labels"]}
+        ),
+        "test_images": data["test"]["images"],
+        "test_labels": data["test"]["labels"],
+        "test_boxes": data["test"]["boxes"],
+    }
+    exec(compile(block.replace("epochs=20", "epochs=1"), str(README), "exec"), namespace)
+    assert namespace["maps"].shape == (8, 32, 32)
+    assert 0.0 <= namespace["scores"]["max_box_acc_v2"] <= 1.0
+    assert namespace["model"].history.history["guidance_penalty"][0] > 0
