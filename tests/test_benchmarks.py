@@ -82,8 +82,12 @@ def test_spurious_digits_bad_arguments_exit_with_a_message(capsys):
     assert "--bias in [0.5, 1)" in capsys.readouterr().err
 
 
+WSOL_SETTINGS = {"epochs": 20, "num_train": 2000, "num_test": 500, "image_size": 32, "guidance_weight": 0.05}
+
+
 def _wsol_run(seed, config, v2):
     return {"seed": seed, "config": config, "device": "cpu", "max_box_acc_v2": v2,
+            "settings": wsol_digits.run_settings(config, WSOL_SETTINGS),
             "max_box_acc_05": v2, "top1_accuracy": 0.9, "seconds": 10.0}
 
 
@@ -95,17 +99,22 @@ def test_wsol_digits_summary_is_mean_and_std_over_seeds():
     assert cutmix["seeds"] == 1  # configurations without runs are left out
 
 
-def test_wsol_digits_resumes_from_runs_with_the_same_settings(tmp_path, capsys):
+def test_wsol_digits_resumes_from_runs_with_the_same_settings(tmp_path):
     output = str(tmp_path / "wsol.json")
-    settings = {"epochs": 20, "num_train": 2000, "num_test": 500, "image_size": 32, "guidance_weight": 0.05}
     runs = [_wsol_run(seed, "cam", 0.5 + seed / 10) for seed in (0, 1)]
-    common.write_json(output, {"settings": settings, "runs": {"torch": runs}})
-    # Every requested run is in the file: nothing trains, the table comes from the file.
-    rows = wsol_digits.main(["--configs", "cam", "--seeds", "0", "1", "--resume", "--output", output])
+    common.write_json(output, {"runs": {"torch": runs}})
+    # Every requested run is in the file (the guidance weight does not matter
+    # to CAM): nothing trains, the table comes from the file.
+    rows = wsol_digits.main([
+        "--configs", "cam", "--seeds", "0", "1", "--guidance-weight", "0.01", "--resume", "--output", output,
+    ])
     assert rows[0]["max_box_acc_v2"] == pytest.approx(0.55)
     assert json.load(open(output))["rows"][0]["seeds"] == 2
-    # Other settings make earlier runs stale.
-    assert wsol_digits._earlier_runs(output, dict(settings, epochs=5)) == {}
+    # For guided runs the weight counts; other epochs make every run stale.
+    guided = wsol_digits.run_settings("cutmix_guided", WSOL_SETTINGS)
+    assert guided["guidance_weight"] == 0.05
+    assert "guidance_weight" not in wsol_digits.run_settings("cutmix", WSOL_SETTINGS)
+    assert wsol_digits.run_settings("cam", dict(WSOL_SETTINGS, epochs=5)) != runs[0]["settings"]
 
 
 def test_wsol_digits_worker_runs_a_configuration():
