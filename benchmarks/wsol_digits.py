@@ -104,7 +104,7 @@ def main(argv=None):
     parser.add_argument("--num-train", type=int, default=2000)
     parser.add_argument("--num-test", type=int, default=500)
     parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--guidance-weight", type=float, default=0.05)
+    parser.add_argument("--guidance-weight", type=float, default=0.01)
     parser.add_argument("--resume", action="store_true", help="skip runs already in --output")
     parser.add_argument("--output", default=os.path.join(HERE, "results", "wsol_digits.json"))
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

@@ -85,7 +85,7 @@ def evaluate(localizer, test):
     }
 
 
-def run(config, data, seed=0, epochs=15, batch_size=32, guidance_weight=0.05, image_path=None):
+def run(config, data, seed=0, epochs=15, batch_size=32, guidance_weight=0.01, image_path=None):
     """Trains one configuration; returns its test scores and training seconds."""
     if config not in CONFIGS:
         raise ValueError(f"Expected a config in {CONFIGS}, received {config!r}.")
@@ -127,7 +127,7 @@ def main(argv=None):
     parser.add_argument("--num-train", type=int, default=1000)
     parser.add_argument("--num-test", type=int, default=200)
     parser.add_argument("--num-frames", type=int, default=4)
-    parser.add_argument("--guidance-weight", type=float, default=0.05)
+    parser.add_argument("--guidance-weight", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output-dir", default=None, help="where to write the PNG grids")
     args = parser.parse_args(argv)

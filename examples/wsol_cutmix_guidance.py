@@ -99,7 +99,7 @@ def load_data(num_train=2000, num_test=500, image_size=32, seed=0):
     )
 
 
-def run(config, data, seed=0, epochs=20, batch_size=64, guidance_weight=0.05, image_path=None):
+def run(config, data, seed=0, epochs=20, batch_size=64, guidance_weight=0.01, image_path=None):
     """Trains one configuration; returns test localization and classification scores."""
     if config not in CONFIGS:
         raise ValueError(f"Expected a config in {CONFIGS}, received {config!r}.")
@@ -146,7 +146,7 @@ def main(argv=None):
     parser.add_argument("--num-train", type=int, default=2000)
     parser.add_argument("--num-test", type=int, default=500)
     parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--guidance-weight", type=float, default=0.05)
+    parser.add_argument("--guidance-weight", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output-dir", default=None, help="where to write the PNG grids")
     args = parser.parse_args(argv)

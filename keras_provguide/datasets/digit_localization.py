@@ -59,12 +59,7 @@ def digit_localization(num_train=1000, num_test=500, image_size=64, scale_range=
 
 def _split(rng, sprites, digits, pool, count, size, scale_range):
     index = rng.choice(pool, count, replace=count > len(pool))
-    textures = list(sources.TEXTURES)
-    backgrounds = rng.integers(0, len(textures), count).astype("int32")
-    scenes = np.empty((count, size, size, 3), "float32")
-    for texture_id, name in enumerate(textures):
-        chosen = backgrounds == texture_id
-        scenes[chosen] = sources.texture_crops(name, int(chosen.sum()), size, rng)
+    backgrounds, scenes = sources.random_texture_scenes(count, size, rng)
     alpha = sprites[index][..., None]
     ink = rng.uniform(0.85, 1.0, (count, 1, 1, 3)).astype("float32")
     foregrounds = np.broadcast_to(ink, alpha.shape[:3] + (3,)).astype("float32")

@@ -76,12 +76,7 @@ def moving_digits(
 def _split(rng, sprites, digits, pool, count, shape):
     frames, size, scale_range, min_duration = shape
     index = rng.choice(pool, count, replace=count > len(pool))
-    textures = list(sources.TEXTURES)
-    backgrounds = rng.integers(0, len(textures), count).astype("int32")
-    scenes = np.empty((count, size, size, 3), "float32")
-    for texture_id, name in enumerate(textures):
-        chosen = backgrounds == texture_id
-        scenes[chosen] = sources.texture_crops(name, int(chosen.sum()), size, rng)
+    backgrounds, scenes = sources.random_texture_scenes(count, size, rng)
 
     # When the digit is there: a run of at least `min_duration` of the frames.
     shortest = max(1, int(np.ceil(min_duration * frames)))

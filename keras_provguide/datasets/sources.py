@@ -47,3 +47,18 @@ def texture_crops(name, count, size, rng):
         crops[i] = photo[row : row + size, col : col + size]
     tinted = crops[..., None] * np.asarray(TEXTURES[name], "float32")
     return np.clip(tinted, 0.0, 1.0).astype("float32")
+
+
+def random_texture_scenes(count, size, rng):
+    """`count` crops of a texture drawn uniformly per scene; returns `(texture ids, scenes)`.
+
+    Ids are int32 `(count,)` indices into `TEXTURES` (0 grass, 1 brick,
+    2 gravel); scenes are float32 `(count, size, size, 3)`.
+    """
+    textures = list(TEXTURES)
+    backgrounds = rng.integers(0, len(textures), count).astype("int32")
+    scenes = np.empty((count, size, size, 3), "float32")
+    for texture_id, name in enumerate(textures):
+        chosen = backgrounds == texture_id
+        scenes[chosen] = texture_crops(name, int(chosen.sum()), size, rng)
+    return backgrounds, scenes

@@ -110,3 +110,14 @@ class PairMix(base.ProvenanceLayer):
         config = super().get_config()
         config["num_classes"] = self.num_classes
         return config
+
+
+def beta_concentration(alpha):
+    """`alpha` as a float > 0 (the Beta distribution's concentration), or `ValueError`."""
+    try:
+        value = float(alpha)
+    except (TypeError, ValueError):
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"Expected `alpha` to be a float > 0, received {alpha!r}.")
+    return value

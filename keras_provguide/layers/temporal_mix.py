@@ -49,13 +49,7 @@ class ProvenanceTemporalMix(pair_mix.PairMix):
 
     def __init__(self, alpha=1.0, num_classes=None, seed=None, data_format=None, **kwargs):
         super().__init__(num_classes=num_classes, seed=seed, data_format=data_format, **kwargs)
-        try:
-            alpha = float(alpha)
-        except (TypeError, ValueError):
-            alpha = -1.0
-        if not alpha > 0:
-            raise ValueError(f"Expected `alpha` to be a float > 0, received {alpha!r}.")
-        self.alpha = alpha
+        self.alpha = pair_mix.beta_concentration(alpha)
 
     def partner_region(self, partner_images, seed):
         ops = self.backend
