@@ -147,6 +147,10 @@ def test_clip_maps_and_tubes_follow_the_class_evidence():
         localizer.frame_activation_maps(clip[:, :3])
     with pytest.raises(ValueError, match="frame_threshold"):
         localizer.predict_tubes(clip, frame_threshold=2.0)
+    with pytest.raises(ValueError, match="threshold"):
+        localizer.predict_tubes(clip, threshold="high")
+    same, _ = localizer.predict_tubes(clip, threshold=np.float32(0.5), class_ids=[0])
+    np.testing.assert_array_equal(same, boxes)
 
 
 def test_clip_localizer_trains_guided_on_temporal_mixes_and_reloads(tmp_path):

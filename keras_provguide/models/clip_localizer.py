@@ -102,7 +102,11 @@ class ClipLocalizer(keras.Model):
             `kpg.localization.tube_accuracy` directly.
         """
         for name, value in (("threshold", threshold), ("frame_threshold", frame_threshold)):
-            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            try:
+                inside = 0.0 <= float(value) <= 1.0
+            except (TypeError, ValueError):
+                inside = False
+            if not inside:
                 raise ValueError(f"Expected `{name}` in [0, 1], received {value!r}.")
         maps = self.frame_activation_maps(clips, class_ids)
         frames = maps.max(axis=(2, 3)) >= frame_threshold
