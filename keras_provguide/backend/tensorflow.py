@@ -76,6 +76,11 @@ def forward_over_reverse(forward, stateless_forward, images, scores_fn, directio
     return y_pred, aux, value, surrogate
 
 
+def _replicas():
+    """The replicas the batch is split over (`tf.distribute`; 1 without a strategy)."""
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
 def _forward(model, training):
     return lambda images: (model(images, training=training), None)
 
@@ -91,7 +96,7 @@ def train_step(model, data):
         )
         loss = model._total_loss(
             x, y, y_pred, sample_weight, penalty, tf.shape(batch.images)[0],
-            training=True, due=due,
+            training=True, due=due, replicas=_replicas(),
         )
         if model.optimizer is not None:
             loss = model.optimizer.scale_loss(loss)
@@ -110,7 +115,8 @@ def test_step(model, data):
         _forward(model, False), batch, y, sample_weight, training=False
     )
     model._total_loss(
-        x, y, y_pred, sample_weight, penalty, tf.shape(batch.images)[0], training=False
+        x, y, y_pred, sample_weight, penalty, tf.shape(batch.images)[0], training=False,
+        replicas=_replicas(),
     )
     logs = model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
     return model._drop_penalty_log_without_provenance(logs, batch)

@@ -2,6 +2,7 @@
 
 import keras
 import torch
+from torch import distributed
 from torch.autograd import forward_ad
 
 #: The path `second_order="auto"` takes here, from `benchmarks/step_overhead.py`.
@@ -58,6 +59,31 @@ def _forward(model, training):
     return lambda images: (model(images, training=training), None)
 
 
+def _distributed(model):
+    """`model` in `DistributedDataParallel` when several processes train it, else `model`.
+
+    Under `torchrun` (an initialised process group of more than one process),
+    the forward pass runs through DDP, whose backward hooks average the
+    parameter gradients over the processes as they are accumulated. The
+    penalty's first-order input gradient is taken with respect to the images
+    only, so the hooks fire in the final backward pass alone. The wrapper is
+    built on the first training step (DDP broadcasts process 0's weights
+    then) and kept outside the model's tracked attributes.
+    """
+    if not (distributed.is_available() and distributed.is_initialized()):
+        return model
+    if distributed.get_world_size() == 1:
+        return model
+    wrapper = model.__dict__.get("_distributed_wrapper")
+    if wrapper is None or wrapper.process_group is not distributed.group.WORLD:
+        device = next(iter(model.parameters())).device
+        wrapper = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device] if device.type == "cuda" else None
+        )
+        model.__dict__["_distributed_wrapper"] = wrapper
+    return wrapper
+
+
 def train_step(model, data):
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     batch = model._unpack_and_check(x)
@@ -66,7 +92,7 @@ def train_step(model, data):
     if model.penalty_every > 1:
         due = int(model.optimizer.iterations.numpy()) % model.penalty_every == 0
     y_pred, _, penalty = model._forward_and_penalty(
-        _forward(model, True), batch, y, sample_weight, training=True, due=due
+        _forward(_distributed(model), True), batch, y, sample_weight, training=True, due=due
     )
     model.zero_grad()
     loss = model._total_loss(

@@ -267,9 +267,15 @@ class GuidedModel(keras.Model):
 
         from keras_provguide.backend import jax as jax_autodiff
 
+        out_shardings = None
+        if keras.distribution.distribution() is not None:
+            # As Keras's own step: the new state keeps the variables' layouts.
+            out_shardings = (None, self._get_state_sharding_spec())
         steps = {
             due: jax.jit(
-                functools.partial(jax_autodiff.train_step, self, due=due), donate_argnums=0
+                functools.partial(jax_autodiff.train_step, self, due=due),
+                donate_argnums=0,
+                out_shardings=out_shardings,
             )
             for due in (True, False)
         }
@@ -398,13 +404,22 @@ class GuidedModel(keras.Model):
 
         return forward
 
-    def _total_loss(self, x, y, y_pred, sample_weight, penalty, batch_size, training, due=None):
-        """Task loss plus weighted penalty, tracked for the logs (TF and torch steps)."""
+    def _total_loss(
+        self, x, y, y_pred, sample_weight, penalty, batch_size, training, due=None, replicas=1
+    ):
+        """Task loss plus weighted penalty, tracked for the logs (TF and torch steps).
+
+        Under a `tf.distribute` strategy with `replicas` replicas, Keras
+        scales each replica's task loss by `1 / replicas` because the
+        replicas' gradients are summed; the replica's penalty (a mean over
+        its share of the batch) is scaled the same way, and the logs get the
+        unscaled loss.
+        """
         loss = self._compute_loss(
             x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
         )
-        loss = loss + self.guidance_weight * penalty
-        self._track_loss_and_penalty(loss, penalty, batch_size, due)
+        loss = loss + self.guidance_weight * penalty / replicas
+        self._track_loss_and_penalty(loss * replicas, penalty, batch_size, due)
         return loss
 
     def _track_loss_and_penalty(self, loss, penalty, batch_size, due=None):

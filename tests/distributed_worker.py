@@ -1,0 +1,174 @@
+"""Guided training on one device, or data-parallel on two, on the active backend.
+
+Imported by `test_distributed.py` for the one-device reference; run as a
+script for two devices:
+
+    KERAS_BACKEND=jax XLA_FLAGS=--xla_force_host_platform_device_count=2 \\
+        python tests/distributed_worker.py OUT.npz
+    KERAS_BACKEND=tensorflow python tests/distributed_worker.py OUT.npz
+    KERAS_BACKEND=torch python -m torch.distributed.run --standalone \\
+        --nproc_per_node=2 tests/distributed_worker.py OUT.npz
+
+JAX runs under `keras.distribution.DataParallel` over the two host devices,
+TensorFlow under `tf.distribute.MirroredStrategy` over two logical CPUs, torch
+with one gloo process per device (`GuidedModel` trains through
+`DistributedDataParallel`). Every run sees the same global batches; a torch
+process gets its half of each.
+"""
+
+import sys
+
+import numpy as np
+
+GLOBAL_BATCH, NUM_CLASSES, NUM_BATCHES = 8, 4, 2
+
+
+def _data_and_weights():
+    rng = np.random.default_rng(7)
+    n = GLOBAL_BATCH * NUM_BATCHES
+    data = {
+        "images": rng.random((n, 8, 8, 3)).astype("float32"),
+        "provenance": rng.random((n, 8, 8, 1)).astype("float32"),
+        "labels": rng.integers(0, NUM_CLASSES, n).astype("int32"),
+    }
+    shapes = [(3, 3, 3, 6), (6,), (3, 3, 6, 6), (6,), (6, NUM_CLASSES), (NUM_CLASSES,)]
+    weights = [rng.normal(scale=0.5, size=s).astype("float32") for s in shapes]
+    return data, weights
+
+
+def _model(weights, penalty_every):
+    import keras
+
+    import keras_provguide as kpg
+
+    # No BatchNorm: MirroredStrategy and DDP normalise each replica's share of
+    # the batch with its own statistics, which is not the one-device step.
+    backbone = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.Conv2D(6, 3, padding="same", activation="relu"),
+            keras.layers.Conv2D(6, 3, strides=2, padding="same", activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(NUM_CLASSES),
+        ]
+    )
+    backbone.set_weights(weights)
+    model = kpg.GuidedModel(backbone, guidance_weight=1.0, penalty_every=penalty_every)
+    model.compile(
+        keras.optimizers.SGD(1.0),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model
+
+
+def guided_values(shard=None, reduce_logs=None):
+    """Weights and logs after one guided step, and after a short fit.
+
+    `shard(array)` selects this process's rows of each global batch (torch);
+    `reduce_logs(logs)` averages the logs over processes.
+    """
+    data, weights = _data_and_weights()
+    shard = shard or (lambda array: array)
+    reduce_logs = reduce_logs or (lambda logs: logs)
+    x = {"images": shard(data["images"]), "provenance": shard(data["provenance"])}
+    y = shard(data["labels"])
+    local_batch = len(y) // NUM_BATCHES
+    values = {}
+
+    # One step on the first global batch. SGD with learning rate 1: the
+    # update is minus the gradient of the total loss.
+    model = _model(weights, penalty_every=1)
+    first = {k: v[:local_batch] for k, v in x.items()}
+    history = model.fit(first, y[:local_batch], batch_size=local_batch, shuffle=False, verbose=0)
+    for key, value in reduce_logs(history.history).items():
+        values[f"step_{key}"] = np.asarray(value[-1])
+    for i, (old, new) in enumerate(zip(weights, model.backbone.get_weights())):
+        values[f"step_update_{i}"] = old - new
+
+    # A short fit: two epochs of two steps, penalty on every other step.
+    model = _model(weights, penalty_every=2)
+    history = model.fit(x, y, batch_size=local_batch, epochs=2, shuffle=False, verbose=0)
+    for key, value in reduce_logs(history.history).items():
+        values[f"fit_{key}"] = np.asarray(value)
+    for i, weight in enumerate(model.backbone.get_weights()):
+        values[f"fit_weight_{i}"] = weight
+    values["replicas"] = np.asarray(_replicas(model))
+    return values
+
+
+def _replicas(model):
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        return len(model.backbone.weights[0].value.sharding.device_set)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.distribute.get_strategy().num_replicas_in_sync
+    from torch import distributed
+    from torch.nn.parallel import DistributedDataParallel
+
+    wrapped = isinstance(model.__dict__.get("_distributed_wrapper"), DistributedDataParallel)
+    return distributed.get_world_size() if wrapped else 1
+
+
+def _run_jax(out):
+    import jax
+    import keras
+
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=jax.devices()))
+    np.savez(out, **guided_values())
+
+
+def _run_tensorflow(out):
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        values = guided_values()
+    np.savez(out, **values)
+
+
+def _run_torch(out):
+    import torch
+    from torch import distributed
+
+    distributed.init_process_group("gloo")
+    rank, world = distributed.get_rank(), distributed.get_world_size()
+    part = GLOBAL_BATCH // world
+
+    def shard(array):
+        return np.concatenate(
+            [array[i + rank * part : i + (rank + 1) * part] for i in range(0, len(array), GLOBAL_BATCH)]
+        )
+
+    def reduce_logs(logs):
+        # Keras logs each process's own share; equal shares average exactly.
+        averaged = {}
+        for key, value in logs.items():
+            tensor = torch.tensor(value, dtype=torch.float64)
+            distributed.all_reduce(tensor)
+            averaged[key] = (tensor / world).tolist()
+        return averaged
+
+    values = guided_values(shard, reduce_logs)
+    # Every process must end with the same weights.
+    for key in [k for k in values if k.startswith("fit_weight_")]:
+        weight = torch.tensor(values[key])
+        spread = weight.clone()
+        distributed.all_reduce(weight, op=distributed.ReduceOp.MAX)
+        distributed.all_reduce(spread, op=distributed.ReduceOp.MIN)
+        values[key.replace("weight", "spread")] = (weight - spread).numpy()
+    if rank == 0:
+        np.savez(out, **values)
+    distributed.destroy_process_group()
+
+
+if __name__ == "__main__":
+    import keras
+
+    runs = {"jax": _run_jax, "tensorflow": _run_tensorflow, "torch": _run_torch}
+    runs[keras.backend.backend()](sys.argv[1])
