@@ -1,7 +1,14 @@
 """The examples run end to end (with fewer epochs) on the active backend."""
 
 import importlib.util
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
+
+from conftest import BACKEND
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -76,3 +83,36 @@ def test_action_localization_example(tmp_path):
     for key in ("top1_accuracy", "frame_accuracy", "tube_accuracy"):
         assert 0.0 <= result[key] <= 1.0
     assert (tmp_path / "action_temporal_mix_guided.png").stat().st_size > 0
+
+
+def _two_device_example_command(*args):
+    script = str(EXAMPLES / "distributed.py")
+    if BACKEND == "torch":
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+        return launcher + [script, *args]
+    return [sys.executable, script, "--cpu-devices", "2", *args]
+
+
+def test_distributed_example_on_two_cpu_devices(tmp_path):
+    command = _two_device_example_command(
+        "--epochs", "1", "--num-train", "255", "--output-dir", str(tmp_path)
+    )
+    env = dict(os.environ, KERAS_BACKEND=BACKEND, TF_CPP_MIN_LOG_LEVEL="2")
+    run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "2 replicas, global batch 64 (32 per replica)" in run.stdout
+    assert "reloaded predictions identical: True" in run.stdout
+    assert (tmp_path / "distributed_guided.keras").exists()
+
+
+def test_distributed_example_rejects_a_batch_that_does_not_split():
+    example = _load("distributed")
+
+    class TwoReplicas(example.Engine):
+        replicas = 2
+
+    args = example.parse_args(["--batch-size", "33", "--epochs", "1"])
+    with pytest.raises(ValueError, match="divisible by the 2 replicas, received 33"):
+        example.train(args, TwoReplicas())
+    with pytest.raises(SystemExit):
+        example.parse_args(["--cpu-devices", "0"])
