@@ -62,15 +62,16 @@ def build_model(name):
     return keras.Model(inputs, keras.layers.Dense(NUM_CLASSES)(x), name=name)
 
 
-def build_step(model_name, mode, seed=0, penalty_every=1, penalty_fraction=1.0):
-    """A compiled model for `mode` and the `(x, y)` batch it trains on."""
+def build_step(model_name, mode, seed=0, penalty_every=1, penalty_fraction=1.0, batch=None):
+    """A compiled model for `mode` and the `(x, y)` batch it trains on (default size: `MODELS`)."""
     import keras
     import numpy as np
 
     import keras_provguide as kpg
 
     keras.utils.set_random_seed(seed)
-    side, batch = MODELS[model_name]
+    side, default_batch = MODELS[model_name]
+    batch = batch or default_batch
     rng = np.random.default_rng(seed)
     images = rng.random((batch, side, side, 3), dtype="float32")
     provenance = (rng.random((batch, side, side, 1)) > 0.5).astype("float32")

@@ -128,3 +128,41 @@ def test_wsol_digits_bad_arguments_exit_with_a_message(capsys):
     with pytest.raises(SystemExit):
         wsol_digits.main(["--num-train", "10"])
     assert "--num-train >= 64" in capsys.readouterr().err
+
+
+def test_replica_memory_grows_with_the_batch_and_with_guidance():
+    import keras
+
+    import replica_memory
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        pytest.skip("measured on JAX (XLA's accounting) and torch (saved tensors)")
+    modes = ("plain", "forward_over_reverse", "double_backprop")
+    if backend == "jax":
+        modes = modes[:2]  # compiling each mode twice is slow; both guided paths are alike
+        rows = replica_memory.jax_worker([2, 4], devices=1, modes=modes)["rows"]
+        key = "temp_mb"
+        assert keras.distribution.distribution() is None  # restored afterwards
+    else:
+        rows = replica_memory.torch_worker([2, 4], modes=modes)["rows"]
+        key = "saved_mb"
+    mb = {(r["mode"], r["batch_per_replica"]): r[key] for r in rows}
+    for mode in modes:
+        assert mb[(mode, 4)] > mb[(mode, 2)] > 0
+    for mode in modes[1:]:
+        assert mb[(mode, 4)] > mb[("plain", 4)]
+
+
+def test_replica_memory_summary_gives_ratios_and_rejects_bad_batches(capsys):
+    import replica_memory
+
+    rows = [
+        {"backend": "torch", "devices": 1, "batch_per_replica": 8, "mode": mode, "saved_mb": mb}
+        for mode, mb in (("plain", 2.0), ("double_backprop", 4.0), ("forward_over_reverse", 6.0))
+    ]
+    table = replica_memory.summary({"rows": rows})
+    assert "| 1 | 8 | 2.0 | 4.0 | 6.0 | 2.00 | 3.00 |" in table
+    with pytest.raises(SystemExit):
+        replica_memory.main(["--batches", "0"])
+    assert "--batches must be >= 1" in capsys.readouterr().err
