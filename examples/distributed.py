@@ -26,7 +26,12 @@ GPUs; processes use NCCL).
 
 import argparse
 import os
+import sys
 import tempfile
+
+# The model and the decoy measure are those of `decoy_digits.py`, imported
+# once the engine is set up (JAX reads its device flags when first imported).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def parse_args(argv=None):
@@ -77,6 +82,7 @@ def main(argv=None):
 def train(args, engine):
     import keras
     import numpy as np
+    from decoy_digits import build_mlp, decoy_share
 
     import keras_provguide as kpg
 
@@ -113,9 +119,7 @@ def train(args, engine):
         verbose=2 if engine.is_main else 0,
     )
     logs = model.evaluate(test["images"], test["labels"], verbose=0, return_dict=True)
-    grads = kpg.input_gradients(model, test["images"], test["labels"])
-    energy = grads**2
-    share = float((energy * (1.0 - test["provenance"])).sum() / energy.sum())
+    share = decoy_share(model, test)
     engine.log(
         f"test accuracy (random swatch) {logs['accuracy']:.3f}; "
         f"gradient share on the swatch {share:.4f}"
@@ -146,22 +150,6 @@ def train(args, engine):
 def trim(split, multiple):
     usable = len(split["labels"]) // multiple * multiple
     return {key: value[:usable] for key, value in split.items()}
-
-
-def build_mlp(seed):
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential(
-        [
-            keras.Input((28, 28, 1)),
-            keras.layers.Flatten(),
-            keras.layers.Dense(50, activation="relu"),
-            keras.layers.Dense(30, activation="relu"),
-            keras.layers.Dense(10),
-        ],
-        name="mlp",
-    )
 
 
 class Engine:

@@ -77,6 +77,16 @@ class GuidedModel(keras.Model):
     `(B, 1 or C, *spatial)`. Group ids reach group-aware losses and metrics
     (`kpg.losses.GroupDRO`, `kpg.metrics.WorstGroupAccuracy`).
 
+    Data parallel training works on each backend's engine, with the penalty
+    computed per replica and reduced as the task loss is: JAX under
+    `keras.distribution.DataParallel`, TensorFlow under a `tf.distribute`
+    strategy (build and compile in its scope), torch in processes launched by
+    `torchrun`, where the model trains through `DistributedDataParallel`
+    once `torch.distributed` is initialised (each process fits its own shard;
+    every trainable weight must be used in the forward pass, as DDP
+    requires). A step equals the one-device step on the same global batch;
+    see the README's "Several devices and hosts".
+
     Logs `loss` (task loss plus weighted penalty) and `guidance_penalty` (`P`,
     unweighted); `evaluate` reports `guidance_penalty` when the data carries
     provenance. Each sample's penalty is scaled by its `sample_weight`.
