@@ -62,11 +62,13 @@ def _model(weights, penalty_every):
 
 
 def guided_values(shard=None, reduce_logs=None):
-    """Weights and logs after one guided step, and after a short fit.
+    """Weights and logs after one guided step, after a short fit, and after fine-tuning it.
 
     `shard(array)` selects this process's rows of each global batch (torch);
     `reduce_logs(logs)` averages the logs over processes.
     """
+    import keras
+
     data, weights = _data_and_weights()
     shard = shard or (lambda array: array)
     reduce_logs = reduce_logs or (lambda logs: logs)
@@ -93,6 +95,16 @@ def guided_values(shard=None, reduce_logs=None):
     for i, weight in enumerate(model.backbone.get_weights()):
         values[f"fit_weight_{i}"] = weight
     values["replicas"] = np.asarray(_replicas(model))
+
+    # Fine-tuning: freeze the first convolution and train on.
+    model.backbone.layers[0].trainable = False
+    model.compile(
+        keras.optimizers.SGD(1.0), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    model.fit(x, y, batch_size=local_batch, epochs=1, shuffle=False, verbose=0)
+    for i, weight in enumerate(model.backbone.get_weights()):
+        values[f"frozen_weight_{i}"] = weight
+    return values
     return values
 
 
@@ -109,7 +121,8 @@ def _replicas(model):
     from torch import distributed
     from torch.nn.parallel import DistributedDataParallel
 
-    wrapped = isinstance(model.__dict__.get("_distributed_wrapper"), DistributedDataParallel)
+    wrapper, _ = model.__dict__.get("_distributed_wrapper", (None, None))
+    wrapped = isinstance(wrapper, DistributedDataParallel)
     return distributed.get_world_size() if wrapped else 1
 
 
@@ -156,12 +169,12 @@ def _run_torch(out):
 
     values = guided_values(shard, reduce_logs)
     # Every process must end with the same weights.
-    for key in [k for k in values if k.startswith("fit_weight_")]:
+    for key in [k for k in values if k.endswith(tuple(f"weight_{i}" for i in range(6)))]:
         weight = torch.tensor(values[key])
         spread = weight.clone()
         distributed.all_reduce(weight, op=distributed.ReduceOp.MAX)
         distributed.all_reduce(spread, op=distributed.ReduceOp.MIN)
-        values[key.replace("weight", "spread")] = (weight - spread).numpy()
+        values[key.replace("_weight_", "_spread_")] = (weight - spread).numpy()
     if rank == 0:
         np.savez(out, **values)
     distributed.destroy_process_group()

@@ -68,19 +68,23 @@ def _distributed(model):
     penalty's first-order input gradient is taken with respect to the images
     only, so the hooks fire in the final backward pass alone. The wrapper is
     built on the first training step (DDP broadcasts process 0's weights
-    then) and kept outside the model's tracked attributes.
+    then) and kept outside the model's tracked attributes. It is built again
+    when the process group or the set of trainable weights changes (DDP
+    fixes the weights it reduces when it is built).
     """
     if not (distributed.is_available() and distributed.is_initialized()):
         return model
-    if distributed.get_world_size() == 1:
+    trainable = model.trainable_weights
+    if distributed.get_world_size() == 1 or not trainable:
         return model
-    wrapper = model.__dict__.get("_distributed_wrapper")
-    if wrapper is None or wrapper.process_group is not distributed.group.WORLD:
-        device = next(iter(model.parameters())).device
+    key = (distributed.group.WORLD, tuple(id(v) for v in trainable))
+    wrapper, built_for = model.__dict__.get("_distributed_wrapper", (None, None))
+    if wrapper is None or built_for != key:
+        device = trainable[0].value.device
         wrapper = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[device] if device.type == "cuda" else None
         )
-        model.__dict__["_distributed_wrapper"] = wrapper
+        model.__dict__["_distributed_wrapper"] = (wrapper, key)
     return wrapper
 
 
