@@ -11,5 +11,5 @@ if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -c constraints-cpu.txt -e ".[$KERAS_BACKEND,datasets]"
+"$VENV/bin/python" -m pip install --quiet -c constraints-cpu.txt -e ".[$KERAS_BACKEND]"
 TF_CPP_MIN_LOG_LEVEL=2 "$VENV/bin/python" examples/decoy_digits.py "$@"

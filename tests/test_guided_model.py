@@ -1,11 +1,16 @@
 """GuidedModel inside fit / evaluate / predict, on the active backend."""
 
+import os
+import platform
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
 
 import keras_provguide as kpg
-from conftest import conv_backbone, linear_backbone, requires_backend, sparse_ce
+from conftest import BACKEND, conv_backbone, linear_backbone, requires_backend, sparse_ce
 
 RNG = np.random.default_rng(1)
 B, K = 8, 3
@@ -140,6 +145,9 @@ def test_channels_first_provenance_broadcasts_over_channels():
     np.testing.assert_allclose(
         kpg.guidance_penalty(backbone, images, mask, LABELS), expected, rtol=1e-5
     )
+
+
+def _channels_first_model_and_data():
     keras.config.set_image_data_format("channels_first")
     model = kpg.GuidedModel(conv_backbone((3, 8, 8), K), guidance_weight=0.5)
     model.compile("adam", sparse_ce())
@@ -147,8 +155,110 @@ def test_channels_first_provenance_broadcasts_over_channels():
         "images": RNG.random((B, 3, 8, 8)).astype("float32"),
         "provenance": (RNG.random((B, 1, 8, 8)) > 0.5).astype("float32"),
     }
-    history = model.fit(x, LABELS, epochs=1, verbose=0)
-    assert np.isfinite(history.history["guidance_penalty"][0])
+    return model, x
+
+
+def _nchw_runs_here():
+    if BACKEND != "tensorflow":
+        return True
+    from keras_provguide.backend import tensorflow as tf_autodiff
+
+    return tf_autodiff.nchw_convolutions_supported()
+
+
+def test_channels_first_convolutions_train_or_are_refused_before_the_first_step():
+    # Which branch runs depends on the machine: TensorFlow without oneDNN
+    # (TF_ENABLE_ONEDNN_OPTS=0, or CPUs without AVX-512) cannot convolve NCHW.
+    model, x = _channels_first_model_and_data()
+    if _nchw_runs_here():
+        history = model.fit(x, LABELS, epochs=1, verbose=0)
+        assert np.isfinite(history.history["guidance_penalty"][0])
+        assert model.predict(x, verbose=0).shape == (B, K)
+        return
+    before = model.get_weights()
+    for call in (
+        lambda: model.fit(x, LABELS, epochs=1, verbose=0),
+        lambda: model.evaluate(x, LABELS, verbose=0),
+        lambda: model.predict(x, verbose=0),
+        lambda: kpg.input_gradients(model.backbone, x["images"], LABELS),
+    ):
+        with pytest.raises(ValueError, match="TF_ENABLE_ONEDNN_OPTS=1"):
+            call()
+    assert model.optimizer.iterations.numpy() == 0
+    for old, new in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(old, new)
+
+
+@requires_backend("tensorflow")
+def test_refusal_names_the_layers_and_both_ways_out(monkeypatch):
+    import tensorflow as tf
+
+    from keras_provguide.backend import tensorflow as tf_autodiff
+
+    monkeypatch.setattr(tf_autodiff, "nchw_convolutions_supported", lambda: False)
+    monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: [])
+    model, x = _channels_first_model_and_data()
+    conv_name = model.backbone.layers[0].name
+    with pytest.raises(ValueError) as error:
+        model.fit(x, LABELS, epochs=1, verbose=0)
+    message = str(error.value)
+    assert conv_name in message and "channels_last" in message
+    assert "TF_ENABLE_ONEDNN_OPTS=1" in message and "before TensorFlow is imported" in message
+    # A channels-last model is not affected by the same machine.
+    keras.config.set_image_data_format("channels_last")
+    history = guided().fit({"images": IMAGES, "provenance": MASK}, LABELS, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+@requires_backend("tensorflow")
+@pytest.mark.parametrize("onednn", ["0", "1"])
+def test_nchw_probe_follows_onednn(onednn):
+    # The probe must say what the kernels do, not guess from the CPU: without
+    # oneDNN TensorFlow's CPU convolutions are NHWC only; with it, on x86,
+    # NCHW runs. Each setting needs its own process (read at import).
+    if onednn == "1" and platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("oneDNN's NCHW kernels are checked on x86 only")
+    code = (
+        "from keras_provguide.backend import tensorflow as t; "
+        "print(t.nchw_convolutions_supported())"
+    )
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=onednn, TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == str(onednn == "1")
+
+
+def test_fit_evaluate_predict_take_arguments_by_position_as_keras_does():
+    x = {"images": IMAGES, "provenance": MASK}
+    by_position, by_name = guided(), guided()
+    by_name.set_weights(by_position.get_weights())
+    # batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle
+    history = by_position.fit(x, LABELS, 4, 2, 0, None, 0.0, (x, LABELS), False)
+    by_name.fit(
+        x=x, y=LABELS, batch_size=4, epochs=2, verbose=0, validation_data=(x, LABELS),
+        shuffle=False,
+    )
+    assert len(history.history["val_guidance_penalty"]) == 2
+    for a, b in zip(by_position.get_weights(), by_name.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    # Validation data given by position is checked like the training data.
+    bad = {"images": IMAGES, "provenance": 2 * MASK}
+    with pytest.raises(ValueError, match="provenance"):
+        by_position.fit(x, LABELS, 4, 1, 0, None, 0.0, (bad, LABELS))
+    with pytest.raises(ValueError, match="provenance"):
+        by_position.evaluate(bad, LABELS, 4, 0)
+    np.testing.assert_allclose(
+        by_position.evaluate(x, LABELS, 4, 0),
+        by_name.evaluate(x=x, y=LABELS, batch_size=4, verbose=0),
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(
+        by_position.predict(IMAGES, 4, 0), by_name.predict(x=IMAGES, verbose=0), rtol=1e-6
+    )
+    with pytest.raises(TypeError):
+        by_position.fit(x, LABELS, 4, x=x)  # `x` twice, as Keras refuses it
 
 
 @pytest.mark.parametrize(

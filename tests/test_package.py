@@ -39,3 +39,29 @@ def test_import_and_training_do_not_import_tensorflow():
         check=True,
     )
     assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_keras_internals_are_where_the_package_expects_them():
+    import keras
+
+    from keras_provguide import keras_internals
+
+    class Block(keras.layers.Layer):  # A custom layer holding a layer of its own.
+        def __init__(self):
+            super().__init__()
+            self.norm = keras.layers.BatchNormalization()
+
+        def call(self, x):
+            return self.norm(x)
+
+    inner = keras.Sequential([keras.Input((3,)), Block()])
+    outer = keras.Sequential([keras.Input((3,)), inner, keras.layers.Dense(2)])
+    found = keras_internals.sublayers(outer)
+    assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in found)
+    assert outer not in found
+
+    class Moved:  # A Keras that renamed the internal: the error names the version.
+        pass
+
+    with pytest.raises(RuntimeError, match=keras.__version__.replace(".", r"\.")):
+        keras_internals.sublayers(Moved())

@@ -36,3 +36,20 @@ def test_bad_input_is_named_and_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match=".png"):
         kpg.visualization.save_attribution_grid(str(tmp_path / "c.jpg"), images)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_leaves_the_plotting_backend_and_open_figures_alone(tmp_path):
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    original = matplotlib.get_backend()
+    matplotlib.use("svg")  # Stands for a notebook's inline backend: anything but Agg.
+    try:
+        figures = plt.get_fignums()
+        images, provenance = _inputs()
+        kpg.visualization.save_attribution_grid(str(tmp_path / "d.png"), images, provenance, dpi=30)
+        assert matplotlib.get_backend() == "svg"
+        assert plt.get_fignums() == figures
+    finally:
+        matplotlib.use(original)
+    assert Image.open(tmp_path / "d.png").size[0] > 0

@@ -12,6 +12,9 @@ and nothing else:
   directions_fn(grads)`, then the forward-mode derivative of each score
   along its `u_k`. Returns `(y_pred, aux, P, surrogate)`; the surrogate's
   parameter gradient equals that of `P`.
+- `check_model_runs_here(model)`: raises a clear `ValueError` before the
+  first step if the backend's kernels on this machine cannot run `model`
+  (TensorFlow without oneDNN and `channels_first` convolutions).
 - `FASTEST_SECOND_ORDER`: the path `second_order="auto"` takes, as measured.
 - `train_step(model, ...)` and `test_step(model, ...)`: the `GuidedModel`
   steps, with the signatures Keras's trainer for that backend expects.

@@ -1,9 +1,12 @@
 """TensorFlow autodiff: nested `tf.GradientTape`s."""
 
 import contextlib
+import functools
 
 import keras
 import tensorflow as tf
+
+from keras_provguide import keras_internals
 
 #: The path `second_order="auto"` takes here, from `benchmarks/step_overhead.py`.
 FASTEST_SECOND_ORDER = "double_backprop"
@@ -37,6 +40,65 @@ def _exact_moments():
         yield
     finally:
         _keras_tf_nn._compute_moments = original
+
+
+# Layers whose `channels_first` kernels TensorFlow's CPU runs only through
+# oneDNN (Conv3D and the depthwise and pooling layers go through XLA or NHWC
+# in Keras, and run everywhere).
+_NCHW_LAYERS = (
+    keras.layers.Conv1D,
+    keras.layers.Conv2D,
+    keras.layers.Conv1DTranspose,
+    keras.layers.Conv2DTranspose,
+    keras.layers.Conv3DTranspose,
+)
+
+
+def check_model_runs_here(model):
+    """Raises a `ValueError` before training if TensorFlow here cannot run `model`'s convolutions.
+
+    Without oneDNN (which TensorFlow turns on by default only on CPUs with
+    AVX-512 neural-network instructions, and `TF_ENABLE_ONEDNN_OPTS=0` turns
+    off), TensorFlow's CPU kernels convolve and
+    back-propagate `NCHW` tensors not at all, so a `channels_first`
+    convolution fails deep inside the first step. A GPU runs them.
+    """
+    if tf.config.list_logical_devices("GPU") or nchw_convolutions_supported():
+        return
+    layers = [
+        layer.name for layer in [model, *keras_internals.sublayers(model)]
+        if isinstance(layer, _NCHW_LAYERS) and layer.data_format == "channels_first"
+    ]
+    if layers:
+        raise ValueError(
+            "Expected convolutions that TensorFlow can run on this CPU, received "
+            f"`channels_first` layers {layers}: without oneDNN, TensorFlow's CPU "
+            "kernels convolve and back-propagate channels-last (NHWC) tensors "
+            "only. Build the model `channels_last` (e.g. "
+            "`keras.config.set_image_data_format('channels_last')`), or set "
+            "`TF_ENABLE_ONEDNN_OPTS=1` in the environment before TensorFlow is "
+            "imported."
+        )
+
+
+@functools.cache
+def nchw_convolutions_supported():
+    """Whether this TensorFlow runs an `NCHW` convolution and both its gradients on the CPU.
+
+    A one-pixel probe, run once per process: the answer depends on the build,
+    the CPU and `TF_ENABLE_ONEDNN_OPTS`, which cannot change after import.
+    """
+    with tf.init_scope(), tf.device("/CPU:0"):
+        images, kernel = tf.ones((1, 1, 2, 2)), tf.ones((1, 1, 1, 1))
+        try:
+            with tf.GradientTape() as tape:
+                tape.watch([images, kernel])
+                outputs = tf.nn.conv2d(images, kernel, 1, "VALID", data_format="NCHW")
+            # Conv2DBackpropInput and Conv2DBackpropFilter.
+            tape.gradient(outputs, [images, kernel])
+        except (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError):
+            return False
+    return True
 
 
 def input_gradients(forward, images, scores_fn, create_graph=True):

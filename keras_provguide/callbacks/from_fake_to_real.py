@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_provguide import keras_internals
 from keras_provguide.checks import non_negative_float
 from keras_provguide.checks import positive_float
 from keras_provguide.data.fake_then_real import REAL
@@ -166,7 +167,7 @@ def _reset_optimizer(optimizer, variables):
 
 def _batchnorm_layers(model):
     return [
-        layer for layer in model._flatten_layers(include_self=False)
+        layer for layer in keras_internals.sublayers(model)
         if isinstance(layer, keras.layers.BatchNormalization)
     ]
 

@@ -75,6 +75,7 @@ def _gradients(model, batch, labels, score):
     if labels is not None:
         labels = np.asarray(ops.convert_to_numpy(labels))
     inputs_lib.check_batch_structure(batch)
+    autodiff.get().check_model_runs_here(model)
     # A forward pass builds the model and tells its number of classes, also
     # for subclassed backbones that cannot compute output shapes. One sample
     # is enough unless the labels default to the predicted classes.

@@ -1,6 +1,7 @@
 """`GuidedModel`: provenance-masked input-gradient guidance inside `model.fit`."""
 
 import functools
+import inspect
 import itertools
 
 import keras
@@ -446,23 +447,33 @@ class GuidedModel(keras.Model):
     # Value checks need concrete data, so they run once, before the compiled
     # steps: on whole arrays, or on the first batch of a dataset.
 
-    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
-        self._check_data_values(x, y)
+    def fit(self, *args, **kwargs):
+        arguments = _bind(keras.Model.fit, self, args, kwargs)
+        autodiff.get().check_model_runs_here(self)
+        x, validation_data = arguments.get("x"), arguments.get("validation_data")
+        self._check_data_values(x, arguments.get("y"))
         if isinstance(validation_data, (tuple, list)):
             vx, vy, _ = keras.utils.unpack_x_y_sample_weight(tuple(validation_data))
             self._check_data_values(vx, vy)
         elif validation_data is not None:
             self._check_data_values(validation_data, None)
         endless = isinstance(x, keras.utils.PyDataset) and x.num_batches is None
-        if (endless or _is_tf_dataset(x)) and len(args) < 5:
+        if (endless or _is_tf_dataset(x)) and "shuffle" not in arguments:
             # These inputs shuffle themselves, and Keras ignores `shuffle` for
             # them; its default `True` would only bring a warning saying so.
-            kwargs.setdefault("shuffle", False)
-        return super().fit(x, y, *args, validation_data=validation_data, **kwargs)
+            arguments["shuffle"] = False
+        return super().fit(**arguments)
 
-    def evaluate(self, x=None, y=None, *args, **kwargs):
-        self._check_data_values(x, y)
-        return super().evaluate(x, y, *args, **kwargs)
+    def evaluate(self, *args, **kwargs):
+        arguments = _bind(keras.Model.evaluate, self, args, kwargs)
+        autodiff.get().check_model_runs_here(self)
+        self._check_data_values(arguments.get("x"), arguments.get("y"))
+        return super().evaluate(**arguments)
+
+    def predict(self, *args, **kwargs):
+        arguments = _bind(keras.Model.predict, self, args, kwargs)
+        autodiff.get().check_model_runs_here(self)
+        return super().predict(**arguments)
 
     def _check_data_values(self, x, y):
         x, y = _first_batch(x, y)
@@ -542,6 +553,21 @@ class GuidedModel(keras.Model):
 
 
 SECOND_ORDER = ("auto", "forward_over_reverse", "double_backprop")
+
+
+def _bind(method, model, args, kwargs):
+    """The arguments of a call to Keras's `method`, by name, as the caller gave them.
+
+    Defaults are left out, so Keras still applies its own; a call Keras would
+    refuse (too many arguments, one given twice) raises a `TypeError` here.
+    """
+    signature = inspect.signature(method)
+    arguments = dict(signature.bind(model, *args, **kwargs).arguments)
+    for name, parameter in signature.parameters.items():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            arguments.update(arguments.pop(name, {}))
+    del arguments[next(iter(signature.parameters))]  # `self`
+    return arguments
 
 
 def _first_batch(x, y):

@@ -43,10 +43,10 @@ def save_attribution_grid(
         cams=localizer.class_activation_maps(images))
     ```
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A figure of its own on an Agg canvas: pyplot's global backend (a
+    # notebook's inline one, say) and its list of open figures stay as they are.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     if not str(path).lower().endswith(".png"):
         raise ValueError(f"Expected a path ending in .png, received {path!r}.")
@@ -61,9 +61,9 @@ def save_attribution_grid(
         columns.append(("input gradient", gradients / np.where(scale > 0, scale, 1.0)))
     if cams is not None:
         columns.append(("CAM", _batch(cams, "cams", 3, len(images))))
-    figure, axes = plt.subplots(
-        rows, len(columns), figsize=(2.2 * len(columns), 2.2 * rows), squeeze=False
-    )
+    figure = Figure(figsize=(2.2 * len(columns), 2.2 * rows))
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(rows, len(columns), squeeze=False)
     for row in range(rows):
         for column, (name, data) in enumerate(columns):
             axis = axes[row, column]
@@ -93,8 +93,6 @@ def save_attribution_grid(
     except BaseException:
         os.unlink(temporary)
         raise
-    finally:
-        plt.close(figure)
     return path
 
 
