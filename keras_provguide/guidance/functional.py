@@ -37,7 +37,8 @@ def input_gradients(model, images, labels=None, score="logit"):
 
 
 def guidance_penalty(
-    model, images, provenance, labels, source_labels=None, score="logit", norm="l2"
+    model, images, provenance, labels, source_labels=None, score="logit", norm="l2",
+    penalty_reduction="sum",
 ):
     """The guidance penalty `P` of `GuidedModel` for one batch, in inference mode.
 
@@ -53,18 +54,23 @@ def guidance_penalty(
             sources of a mix.
         score: `"logit"`, `"log_prob_sum"` or `"loss"`.
         norm: `"l2"` or `"l1"`.
+        penalty_reduction: `"sum"` or `"mean"` over a sample's elements.
 
     Returns:
         `P` as a Python float.
     """
-    penalty_lib.check_options(norm=norm)
+    penalty_lib.check_options(norm=norm, reduction=penalty_reduction)
     if provenance is None and source_labels is None:
         raise ValueError(
             "Expected a `provenance` array broadcastable to `images`, received None."
         )
     batch = inputs_lib.GuidedBatch(images, provenance, source_labels)
     grads, batch = _gradients(model, batch, labels, score)
-    return float(penalty_lib.penalty_from_gradients(grads, batch.provenance, norm))
+    return float(
+        penalty_lib.penalty_from_gradients(
+            grads, batch.provenance, norm, reduction=penalty_reduction
+        )
+    )
 
 
 def _gradients(model, batch, labels, score):

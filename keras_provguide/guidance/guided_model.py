@@ -25,7 +25,10 @@ class GuidedModel(keras.Model):
 
     - one source, label `y`: `P = mean_b sum((1 - M) * d s_y / d x) ** 2`;
     - two-source mixes (`"source_labels"` given, `M` = share of source 0):
-      `P = mean_b sum((1 - M) * d s_a / d x + M * d s_b / d x) ** 2`.
+      `P = mean_b sum((1 - M) * d s_a / d x + M * d s_b / d x) ** 2`
+
+    (the sum over a sample's elements becomes a mean with
+    `penalty_reduction="mean"`).
 
     `P` is differentiated exactly, second order, through the backend's
     autodiff. A batch without `"provenance"` trains as plain ERM (`P = 0`).
@@ -44,8 +47,14 @@ class GuidedModel(keras.Model):
             classes of log-softmax) or `"loss"` (softmax cross-entropy
             against the labels). For soft labels without `"source_labels"`,
             `"logit"` is the label-weighted sum of logits.
-        norm: `"l2"` (sum of squares, default) or `"l1"` (sum of absolute
-            values) over all elements of a sample.
+        norm: `"l2"` (squares, default) or `"l1"` (absolute values) of the
+            off-target input gradient's elements.
+        penalty_reduction: how a sample's terms are reduced: `"sum"` over all
+            its elements (default; the paper's squared L2 norm) or `"mean"`,
+            the sum divided by the number of elements, so that one weight
+            suits inputs of any size and rank (images, clips). A `"sum"`
+            weight `w` equals a `"mean"` weight `w * n` for inputs of `n`
+            elements.
         second_order: how the parameter gradient of `P` is computed; every
             path is exact. `"double_backprop"` differentiates the input
             gradient again in reverse mode; `"forward_over_reverse"` takes
@@ -113,7 +122,8 @@ class GuidedModel(keras.Model):
 
     def __init__(
         self, backbone, guidance_weight=0.05, score="logit", norm="l2",
-        second_order="auto", penalty_every=1, penalty_fraction=1.0, **kwargs,
+        second_order="auto", penalty_every=1, penalty_fraction=1.0,
+        penalty_reduction="sum", **kwargs,
     ):
         super().__init__(**kwargs)
         if not isinstance(backbone, keras.layers.Layer):
@@ -121,7 +131,7 @@ class GuidedModel(keras.Model):
                 "Expected `backbone` to be a Keras model or layer returning class "
                 f"scores, received {type(backbone).__name__}."
             )
-        penalty_lib.check_options(score=score, norm=norm)
+        penalty_lib.check_options(score=score, norm=norm, reduction=penalty_reduction)
         guidance_weight = non_negative_float(guidance_weight, "guidance_weight")
         if second_order not in SECOND_ORDER:
             raise ValueError(
@@ -142,6 +152,7 @@ class GuidedModel(keras.Model):
         self.backbone = backbone
         self.score = score
         self.norm = norm
+        self.penalty_reduction = penalty_reduction
         self.second_order = second_order
         self.penalty_every = penalty_every
         self.penalty_fraction = penalty_fraction
@@ -385,7 +396,7 @@ class GuidedModel(keras.Model):
 
             def directions_fn(grads):
                 return penalty_lib.penalty_directions(
-                    grads, batch.provenance, self.norm, sample_weight
+                    grads, batch.provenance, self.norm, sample_weight, self.penalty_reduction
                 )
 
             y_pred, aux, value, surrogate = backend_autodiff.forward_over_reverse(
@@ -400,7 +411,7 @@ class GuidedModel(keras.Model):
             forward, batch.images, scores_fn, create_graph=training
         )
         penalty = penalty_lib.penalty_from_gradients(
-            grads, batch.provenance, self.norm, sample_weight
+            grads, batch.provenance, self.norm, sample_weight, self.penalty_reduction
         )
         return y_pred, aux, penalty
 
@@ -537,6 +548,7 @@ class GuidedModel(keras.Model):
             "guidance_weight": float(ops.convert_to_numpy(self._guidance_weight)),
             "score": self.score,
             "norm": self.norm,
+            "penalty_reduction": self.penalty_reduction,
             "second_order": self.second_order,
             "penalty_every": self.penalty_every,
             "penalty_fraction": self.penalty_fraction,

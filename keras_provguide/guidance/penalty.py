@@ -10,14 +10,19 @@ from keras import ops
 
 SCORES = ("logit", "log_prob_sum", "loss")
 NORMS = ("l2", "l1")
+REDUCTIONS = ("sum", "mean")
 
 
-def check_options(score=None, norm=None):
-    """Raises `ValueError` for a `score` or `norm` this module does not define."""
+def check_options(score=None, norm=None, reduction=None):
+    """Raises `ValueError` for a `score`, `norm` or `reduction` this module does not define."""
     if score is not None and score not in SCORES:
         raise ValueError(f"Expected `score` in {SCORES}, received {score!r}.")
     if norm is not None and norm not in NORMS:
         raise ValueError(f"Expected `norm` in {NORMS}, received {norm!r}.")
+    if reduction is not None and reduction not in REDUCTIONS:
+        raise ValueError(
+            f"Expected `penalty_reduction` in {REDUCTIONS}, received {reduction!r}."
+        )
 
 
 def label_weights(labels, num_classes):
@@ -76,30 +81,42 @@ def off_target_gradients(input_gradients, provenance):
     return (1.0 - mask) * grads[0] + mask * grads[1]
 
 
-def per_sample_norm(tensor, norm):
-    """Squared L2 or L1 norm of each sample over all its elements, shape `(B,)`."""
+def per_sample_norm(tensor, norm, reduction="sum"):
+    """Squared L2 or L1 norm of each sample, shape `(B,)`.
+
+    `reduction="sum"` adds the terms over all of a sample's elements;
+    `"mean"` averages them, so that the value does not grow with the number
+    of elements (pixels, frames, channels) of an input.
+    """
+    check_options(norm=norm, reduction=reduction)
     axes = tuple(range(1, len(tensor.shape)))
-    if norm == "l2":
-        return ops.sum(ops.square(tensor), axis=axes)
-    check_options(norm=norm)
-    return ops.sum(ops.abs(tensor), axis=axes)
+    terms = ops.square(tensor) if norm == "l2" else ops.abs(tensor)
+    return ops.sum(terms, axis=axes) if reduction == "sum" else ops.mean(terms, axis=axes)
 
 
-def penalty_from_gradients(input_gradients, provenance, norm="l2", sample_weight=None):
+def penalty_from_gradients(
+    input_gradients, provenance, norm="l2", sample_weight=None, reduction="sum"
+):
     """The guidance penalty `P` from input gradients, a float32 scalar.
 
     `P` is the mean over the batch of the per-sample norm of the off-target
-    gradient. With `sample_weight`, each sample's term is weighted and the sum
-    is divided by the batch size, the reduction Keras uses for the task loss.
+    gradient (summed or averaged over a sample's elements, see
+    `per_sample_norm`). With `sample_weight`, each sample's term is weighted
+    and the sum is divided by the batch size, the reduction Keras uses for
+    the task loss.
     """
-    per_sample = per_sample_norm(off_target_gradients(input_gradients, provenance), norm)
+    per_sample = per_sample_norm(
+        off_target_gradients(input_gradients, provenance), norm, reduction
+    )
     if sample_weight is not None:
         weights = ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
         per_sample = per_sample * weights
     return ops.mean(per_sample)
 
 
-def penalty_directions(input_gradients, provenance, norm="l2", sample_weight=None):
+def penalty_directions(
+    input_gradients, provenance, norm="l2", sample_weight=None, reduction="sum"
+):
     """`P` and its gradient with respect to each input gradient, `(P, [dP/dg_k])`.
 
     The forward-over-reverse path needs these directions: the parameter
@@ -108,13 +125,17 @@ def penalty_directions(input_gradients, provenance, norm="l2", sample_weight=Non
     that forward-mode autodiff gives without differentiating twice in reverse
     mode. Derived from `penalty_from_gradients`: with `o` the off-target
     gradient and `m_k` the mask of source `k` (`1 - M`, then `M`),
-    `dP/dg_k = w_b / B * N'(o) * m_k`, `N'(o) = 2 o` for `"l2"` and
-    `sign(o)` for `"l1"`.
+    `dP/dg_k = w_b / (B * n) * N'(o) * m_k`, `N'(o) = 2 o` for `"l2"` and
+    `sign(o)` for `"l1"`, `n` = 1 for `reduction="sum"` and a sample's
+    number of elements for `"mean"`.
     """
     off_target = off_target_gradients(input_gradients, provenance)
-    per_sample = per_sample_norm(off_target, norm)
-    batch_size = ops.shape(off_target)[0]
-    scale = ops.ones_like(per_sample) / ops.cast(batch_size, "float32")
+    per_sample = per_sample_norm(off_target, norm, reduction)
+    batch_size = ops.cast(ops.shape(off_target)[0], "float32")
+    count = batch_size
+    if reduction == "mean":
+        count = ops.cast(ops.size(off_target), "float32")  # B * n
+    scale = ops.ones_like(per_sample) / count
     if sample_weight is not None:
         weights = ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
         per_sample = per_sample * weights
