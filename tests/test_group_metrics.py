@@ -27,6 +27,26 @@ def test_hand_computed_values_skip_empty_groups(metric_class, expected):
     assert np.isnan(metric.group_accuracies()[3])
 
 
+def test_average_accuracy_weighs_groups_by_their_training_share():
+    # Training shares 0.5 / 0.3 / 0.1 / 0.1; group 3 absent from this batch:
+    # (0.5 * 1 + 0.3 * 0.5 + 0.1 * 0.5) / 0.9.
+    metric = kpg.metrics.AverageGroupAccuracy(train_group_counts=[50, 30, 10, 10])
+    metric.update_state(LABELS, LOGITS, groups=GROUPS)
+    assert float(metric.result()) == pytest.approx(0.7 / 0.9, abs=1e-6)
+    # With equal training shares it is the balanced accuracy.
+    balanced = kpg.metrics.AverageGroupAccuracy(train_group_counts=[1, 1, 1, 1])
+    balanced.update_state(LABELS, LOGITS, groups=GROUPS)
+    assert float(balanced.result()) == pytest.approx(2.0 / 3.0, abs=1e-6)
+    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(metric))
+    assert clone.train_group_counts == [50.0, 30.0, 10.0, 10.0] and clone.num_groups == 4
+    model = _model([metric])
+    scores = model.evaluate(_inputs(), LABELS, batch_size=4, verbose=0, return_dict=True)
+    assert scores["average_group_accuracy"] == pytest.approx(0.7 / 0.9, abs=1e-6)
+    for bad in ([], [1, -1], [0, 0], [[1, 2]], [1, float("nan")]):
+        with pytest.raises(ValueError, match="train_group_counts"):
+            kpg.metrics.AverageGroupAccuracy(bad)
+
+
 def test_sample_weights_one_hot_labels_and_accumulation():
     metric = kpg.metrics.WorstGroupAccuracy(num_groups=3)
     weights = np.array([1, 1, 3, 1, 1, 1], "float32")  # g1: the miss weighs 3 -> 1/4
@@ -60,13 +80,12 @@ def test_bad_num_groups_and_missing_groups_are_named():
         kpg.metrics.WorstGroupAccuracy(num_groups=2).update_state(LABELS, LOGITS)
 
 
-def _model():
+def _model(metrics=None):
     # Flatten(6 x 1 x 1) -> Dense: logits = a one-hot input times the LOGITS table.
     model = kpg.GuidedModel(linear_backbone((6, 1, 1), LOGITS))
-    model.compile(
-        "sgd", sparse_ce(),
-        metrics=[kpg.metrics.WorstGroupAccuracy(4), kpg.metrics.BalancedGroupAccuracy(4)],
-    )
+    if metrics is None:
+        metrics = [kpg.metrics.WorstGroupAccuracy(4), kpg.metrics.BalancedGroupAccuracy(4)]
+    model.compile("sgd", sparse_ce(), metrics=metrics)
     return model
 
 

@@ -134,3 +134,57 @@ class BalancedGroupAccuracy(GroupAccuracy):
         present, accuracies = self._present_accuracies()
         present = ops.cast(present, "float32")
         return ops.sum(accuracies * present) / ops.maximum(ops.sum(present), 1.0)
+
+
+@keras.saving.register_keras_serializable(package="keras_provguide")
+class AverageGroupAccuracy(GroupAccuracy):
+    """Group accuracies weighted by the training set's group proportions.
+
+    The "average accuracy" of group-robustness papers (Sagawa et al., 2020;
+    Kirichenko et al., 2023, DFR): on a group-balanced test set, the plain
+    mean accuracy would weigh every group alike; this metric weighs each
+    group as often as it occurs in training, i.e. it estimates accuracy on
+    the training distribution. Groups with no sample yet are left out and
+    the remaining weights renormalised.
+
+    Args:
+        train_group_counts: the number (or share) of training samples in
+            each group, length `num_groups`, all >= 0 and not all 0.
+        threshold: decision threshold for single-output models.
+        name: the metric name, `"average_group_accuracy"` by default.
+
+    Call arguments: as `WorstGroupAccuracy`.
+
+    Example:
+
+    ```python
+    metric = kpg.metrics.AverageGroupAccuracy(train_group_counts=[90, 10])
+    metric.update_state([0, 1, 1], [[2.0, 0.0], [0.0, 1.0], [3.0, 0.0]], groups=[0, 1, 1])
+    float(metric.result())  # 0.95 = 0.9 * 1.0 + 0.1 * 0.5
+    ```
+    """
+
+    def __init__(
+        self, train_group_counts, threshold=0.5, name="average_group_accuracy", dtype=None
+    ):
+        counts = np.asarray(train_group_counts, "float64")
+        if counts.ndim != 1 or counts.size < 1 or not np.all(np.isfinite(counts)) \
+                or np.any(counts < 0) or counts.sum() <= 0:
+            raise ValueError(
+                "Expected `train_group_counts` as a list of numbers >= 0, one per "
+                f"group and not all 0, received {train_group_counts!r}."
+            )
+        super().__init__(counts.size, threshold=threshold, name=name, dtype=dtype)
+        self.train_group_counts = [float(c) for c in counts]
+        self._proportions = ops.convert_to_tensor((counts / counts.sum()).astype("float32"))
+
+    def result(self):
+        present, accuracies = self._present_accuracies()
+        weights = self._proportions * ops.cast(present, "float32")
+        return ops.divide_no_nan(ops.sum(accuracies * weights), ops.sum(weights))
+
+    def get_config(self):
+        config = super().get_config()
+        del config["num_groups"]
+        config["train_group_counts"] = self.train_group_counts
+        return config
