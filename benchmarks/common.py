@@ -6,6 +6,7 @@ one JSON line from each.
 """
 
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -14,6 +15,15 @@ import sys
 import tempfile
 
 BACKENDS = ("tensorflow", "torch", "jax")
+EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "examples")
+
+
+def load_example(name):
+    """The module `examples/<name>.py`, whose model and training recipe a benchmark measures."""
+    spec = importlib.util.spec_from_file_location(name, os.path.join(EXAMPLES, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_worker(script, backend, args, timeout=3600):
@@ -93,3 +103,45 @@ def write_json(path, payload):
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def paired_differences(runs, metric, method, reference):
+    """Per-seed `method - reference` of `metric` over `runs` (dicts of config -> metrics)."""
+    return [run[method][metric] - run[reference][metric] for run in runs]
+
+
+def save_seed_figure(path, title, ylabel, series):
+    """A PNG strip plot: one column per `(label, per-seed values)`, points and their mean.
+
+    Drawn on its own Agg figure, so the caller's pyplot state is untouched;
+    written atomically.
+    """
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(1.3 * len(series) + 1.5, 3.6))
+    FigureCanvasAgg(figure)
+    axis = figure.subplots()
+    for column, (_, values) in enumerate(series):
+        values = np.asarray(values, "float64")
+        offsets = np.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else np.zeros(1)
+        axis.scatter(column + offsets, values, s=18, color="tab:blue", alpha=0.7, zorder=3)
+        axis.hlines(values.mean(), column - 0.3, column + 0.3, color="black", linewidth=2, zorder=4)
+    axis.set_xticks(range(len(series)))
+    axis.set_xticklabels([label for label, _ in series], rotation=25, ha="right", fontsize=8)
+    axis.set_ylabel(ylabel)
+    axis.set_title(title, fontsize=9)
+    axis.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=directory, suffix=".png")
+    os.close(handle)
+    try:
+        figure.savefig(temporary, dpi=110)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    return path

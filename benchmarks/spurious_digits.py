@@ -12,7 +12,6 @@ after synthetic pre-training for the FFR rows.
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
@@ -22,7 +21,6 @@ sys.path.insert(0, HERE)
 
 import common  # noqa: E402
 
-EXAMPLE = os.path.join(HERE, os.pardir, "examples", "from_fake_to_real.py")
 CONFIGS = ("erm", "pooled", "ffr", "ffr_groupdro", "ffr_guided", "groupdro", "ffr_dfr")
 LABELS = {
     "erm": "ERM on real",
@@ -35,17 +33,10 @@ LABELS = {
 }
 
 
-def load_example():
-    spec = importlib.util.spec_from_file_location("from_fake_to_real", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def worker(seed, configs, args):
     import keras_provguide as kpg
 
-    example = load_example()
+    example = common.load_example("from_fake_to_real")
     splits = kpg.datasets.spurious_digits(bias=args.bias, seed=seed)
     results = {}
     for config in configs:

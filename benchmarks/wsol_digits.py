@@ -16,7 +16,6 @@ counts only for the guided configurations).
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
@@ -26,7 +25,6 @@ sys.path.insert(0, HERE)
 
 import common  # noqa: E402
 
-EXAMPLE = os.path.join(HERE, os.pardir, "examples", "wsol_cutmix_guidance.py")
 CONFIGS = ("cam", "cutmix", "cutmix_guided", "cutmix_random_mask", "cutmix_unmasked")
 LABELS = {
     "cam": "CAM",
@@ -41,16 +39,9 @@ GUIDED = ("cutmix_guided", "cutmix_random_mask", "cutmix_unmasked")
 SETTINGS = ("epochs", "num_train", "num_test", "image_size", "guidance_weight")
 
 
-def load_example():
-    spec = importlib.util.spec_from_file_location("wsol_cutmix_guidance", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def worker(seed, config, args):
     """Trains one configuration for one seed on the active backend."""
-    example = load_example()
+    example = common.load_example("wsol_cutmix_guidance")
     data = example.load_data(args.num_train, args.num_test, args.image_size, seed)
     result = example.run(
         config, data, seed=seed, epochs=args.epochs, guidance_weight=args.guidance_weight

@@ -43,14 +43,18 @@ NUM_GROUPS = 4
 KEYS = ("images", "groups")
 
 
-def build_cnn(seed):
-    """A small 3-block CNN with BatchNorm for 32x32 RGB images, 2 logits."""
+def build_cnn(seed, batchnorm_momentum=0.99):
+    """A small 3-block CNN with BatchNorm for 32x32 RGB images, 2 logits.
+
+    `batchnorm_momentum` is Keras's (0.99 by default); PyTorch's default,
+    which the From-Fake-to-Real code uses, is Keras's 0.9.
+    """
     keras.utils.set_random_seed(seed)
     layers = [keras.Input((32, 32, 3))]
     for width in (16, 32, 64):
         layers += [
             keras.layers.Conv2D(width, 3, padding="same", use_bias=False),
-            keras.layers.BatchNormalization(),
+            keras.layers.BatchNormalization(momentum=batchnorm_momentum),
             keras.layers.ReLU(),
             keras.layers.MaxPooling2D(),
         ]
@@ -144,7 +148,7 @@ def run(config, splits, seed=0, synthetic_epochs=10, real_epochs=10, batch_size=
             x, y = inputs(pooled(train, synthetic) if config == "pooled" else train)
             steps = int(np.ceil(len(train["labels"]) / batch_size))
             # The same number of steps per epoch as the FFR stream.
-            dataset = _shuffled_stream(x, y, batch_size, seed)
+            dataset = ShuffledStream(x, y, batch_size, seed)
             history = model.fit(dataset, steps_per_epoch=steps, callbacks=callbacks, **fit_args)
         seconds = time.perf_counter() - start
         result = {"seconds": seconds}
@@ -182,7 +186,7 @@ class _SaveAtEpoch(keras.callbacks.Callback):
             self.model.save_weights(self.path)
 
 
-class _shuffled_stream(keras.utils.PyDataset):
+class ShuffledStream(keras.utils.PyDataset):
     """Endless shuffled passes over arrays, in fixed-size batches (as FakeThenReal's)."""
 
     def __init__(self, x, y, batch_size, seed):

@@ -10,6 +10,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
 
 import common  # noqa: E402
+import edits_classification  # noqa: E402
 import spurious_digits  # noqa: E402
 import step_overhead  # noqa: E402
 import wsol_digits  # noqa: E402
@@ -166,3 +167,69 @@ def test_replica_memory_summary_gives_ratios_and_rejects_bad_batches(capsys):
     with pytest.raises(SystemExit):
         replica_memory.main(["--batches", "0"])
     assert "--batches must be >= 1" in capsys.readouterr().err
+
+
+def _edits_args(**overrides):
+    values = dict(
+        epochs=1, bias=0.95, num_train=24, batch_size=16, weights=[0.03], batchnorm_momentum=0.9
+    )
+    values.update(overrides)
+    return argparse.Namespace(**values)
+
+
+@pytest.mark.parametrize("config", edits_classification.CONFIGS)
+def test_edits_classification_worker_runs_every_configuration(config):
+    result = edits_classification.worker(0, config, _edits_args())
+    selected = result["selected"]
+    assert 0.0 <= selected["worst_group_accuracy"] <= selected["accuracy"] <= 1.0
+    assert 0.0 <= selected["average_accuracy"] <= 1.0
+    assert selected["weight"] == (0.03 if config in edits_classification.PENALISED else 0.0)
+    assert 0.0 < result["provenance_quality"]["digit_share"] < result["provenance_quality"]["kept_share"]
+
+
+def test_edits_classification_picks_the_weight_on_validation_and_pairs_seeds():
+    def run(seed, config, test_wga, val=None, weight=0.0):
+        trial = {"worst_group_accuracy": test_wga, "accuracy": 0.9, "average_accuracy": 0.95,
+                 "weight": weight, "val_worst_group_accuracy": val}
+        return {"seed": seed, "config": config, "selected": trial}
+
+    runs = [run(s, "alia", 0.5 + s / 10) for s in (0, 1)]
+    runs += [run(0, "guided", 0.7, weight=0.01), run(1, "guided", 0.6, weight=0.09)]
+    runs += [run(0, "erm", 0.1)]  # seed 1 lacks ERM: only seed 0 is complete
+    rows, differences = edits_classification.summarise(runs, "torch", ["erm", "alia", "guided"])
+    assert [row["seeds"] for row in rows] == [1, 1, 1]
+    rows, differences = edits_classification.summarise(runs, "torch", ["alia", "guided"])
+    guided = rows[1]
+    assert guided["worst_group_accuracy"] == pytest.approx(0.65) and guided["weights_chosen"] == [0.01, 0.09]
+    (paired,) = differences
+    assert paired["comparison"] == "guided - alia" and paired["per_seed"] == [0.2, 0.0]
+    assert paired["mean"] == pytest.approx(0.1) and paired["std"] == pytest.approx(0.1)
+
+
+def test_edits_classification_random_boxes_keep_each_images_area():
+    import numpy as np
+
+    provenance = np.zeros((3, 16, 16, 1), "float32")
+    provenance[0, :4, :4] = 1.0  # 16 pixels
+    provenance[1, :, :8] = 1.0  # 128 pixels
+    boxes = edits_classification.random_boxes_like(provenance, seed=0)
+    areas = boxes.reshape(3, -1).sum(1)
+    assert areas[0] == 16 and abs(areas[1] - 128) <= 12 and areas[2] == 1
+    assert set(np.unique(boxes)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(boxes, edits_classification.random_boxes_like(provenance, seed=0))
+
+
+def test_edits_classification_bad_arguments_exit_with_a_message(capsys):
+    with pytest.raises(SystemExit):
+        edits_classification.main(["--weights", "-0.1"])
+    assert "--weights >= 0" in capsys.readouterr().err
+
+
+def test_seed_figure_is_a_png_and_leaves_no_temporary(tmp_path):
+    from PIL import Image
+
+    path = common.save_seed_figure(
+        str(tmp_path / "f.png"), "title", "wga", [("a", [0.1, 0.2]), ("b", [0.5])]
+    )
+    assert Image.open(path).format == "PNG"
+    assert os.listdir(tmp_path) == ["f.png"]

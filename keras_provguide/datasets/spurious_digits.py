@@ -59,6 +59,26 @@ def spurious_digits(
     np.mean(train["labels"] == train["backgrounds"])   # about 0.95
     ```
     """
+    if not isinstance(synthetic_per_group, int) or synthetic_per_group < 1:
+        raise ValueError(
+            f"Expected `synthetic_per_group` to be an int >= 1, received {synthetic_per_group!r}."
+        )
+    rng = np.random.default_rng(seed)
+    splits = real_splits(rng, bias, num_train, num_val, num_test)
+    for split in splits.values():
+        del split["object_masks"]
+    sprites, digits = sources.digit_sprites()
+    splits["synthetic"] = _synthetic_split(
+        rng, sprites, digits, np.unique(splits["train"]["digit_ids"]), synthetic_per_group
+    )
+    return splits
+
+
+def real_splits(rng, bias, num_train, num_val, num_test):
+    """The real `"train"`, `"val"` and `"test"` splits, with `"object_masks"` (the digits' alpha).
+
+    Draws from `rng`; `spurious_digits` and `edited_digits` share it.
+    """
     if not 0.5 <= float(bias) <= 1.0:
         raise ValueError(f"Expected `bias` in [0.5, 1], received {bias!r}.")
     for name, value in (("num_val", num_val), ("num_test", num_test)):
@@ -69,11 +89,6 @@ def spurious_digits(
             )
     if not isinstance(num_train, int) or num_train < 2:
         raise ValueError(f"Expected `num_train` to be an int >= 2, received {num_train!r}.")
-    if not isinstance(synthetic_per_group, int) or synthetic_per_group < 1:
-        raise ValueError(
-            f"Expected `synthetic_per_group` to be an int >= 1, received {synthetic_per_group!r}."
-        )
-    rng = np.random.default_rng(seed)
     sprites, digits = sources.digit_sprites()
     pools = _split_pool(rng.permutation(len(digits)), (num_train, num_val, num_test))
 
@@ -87,9 +102,6 @@ def spurious_digits(
     }
     for name, pool, size in (("val", pools[1], num_val), ("test", pools[2], num_test)):
         splits[name] = _balanced_real_split(rng, sprites, digits, pool, size)
-    splits["synthetic"] = _synthetic_split(
-        rng, sprites, digits, np.unique(train_index), synthetic_per_group
-    )
     return splits
 
 
@@ -112,7 +124,7 @@ def _real_split(rng, sprites, digits, index, backgrounds):
         scenes[chosen] = sources.texture_crops(name, int(chosen.sum()), _SIZE, rng)
     foregrounds, alpha = _ink(sprites[index])
     draws = [rng.random(len(index), dtype="float32") for _ in range(3)]
-    images, _, _ = composite.composite_images(
+    images, masks, _ = composite.composite_images(
         base.numpy_backend(), scenes, foregrounds, alpha, draws, _SCALE_RANGE, (0.0, 1.0)
     )
     labels = digits[index] % 2
@@ -123,6 +135,7 @@ def _real_split(rng, sprites, digits, index, backgrounds):
         "digit_ids": index.astype("int32"),
         "backgrounds": backgrounds,
         "groups": (2 * labels + backgrounds).astype("int32"),
+        "object_masks": np.asarray(masks, "float32"),
     }
 
 
