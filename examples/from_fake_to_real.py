@@ -73,8 +73,9 @@ def pooled(real, synthetic):
     return {key: np.concatenate([real[key], synthetic[key]]) for key in keys}
 
 
-def compiled_model(seed, loss="erm", guidance_weight=0.0, learning_rate=1e-3, group_counts=None):
-    model = kpg.GuidedModel(build_cnn(seed), guidance_weight=guidance_weight)
+def compiled_model(seed, loss="erm", guidance_weight=0.0, learning_rate=1e-3, group_counts=None,
+                   batchnorm_momentum=0.99):
+    model = kpg.GuidedModel(build_cnn(seed, batchnorm_momentum), guidance_weight=guidance_weight)
     model.guidance_enabled = guidance_weight > 0
     if loss == "groupdro":
         loss = kpg.losses.GroupDRO(NUM_GROUPS)
@@ -93,8 +94,12 @@ def compiled_model(seed, loss="erm", guidance_weight=0.0, learning_rate=1e-3, gr
 
 
 def run(config, splits, seed=0, synthetic_epochs=10, real_epochs=10, batch_size=64,
-        guidance_weight=0.1, real_learning_rate=1e-4, freeze_batchnorm=True, verbose=0):
+        guidance_weight=0.1, real_learning_rate=1e-4, freeze_batchnorm=True, verbose=0,
+        batchnorm_momentum=0.99, callbacks=()):
     """Trains one configuration; returns test metrics and the selected epoch.
+
+    `callbacks` are added to the `fit` (e.g. to record curves);
+    `batchnorm_momentum` is passed to `build_cnn`.
 
     Every configuration trains `synthetic_epochs + real_epochs` epochs of
     the same number of steps (one pass over the real training set), and keeps
@@ -115,10 +120,11 @@ def run(config, splits, seed=0, synthetic_epochs=10, real_epochs=10, batch_size=
         seed,
         loss="groupdro" if config in ("ffr_groupdro", "groupdro") else "erm",
         guidance_weight=guidance_weight if config == "ffr_guided" else 0.0,
+        batchnorm_momentum=batchnorm_momentum,
     )
     with tempfile.TemporaryDirectory() as tmp:
         best = os.path.join(tmp, "best.weights.h5")
-        callbacks = [
+        callbacks = list(callbacks) + [
             keras.callbacks.ModelCheckpoint(
                 best, monitor="val_worst_group_accuracy", mode="max",
                 save_best_only=True, save_weights_only=True,

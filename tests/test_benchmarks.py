@@ -11,6 +11,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
 
 import common  # noqa: E402
 import edits_classification  # noqa: E402
+import ffr_stability  # noqa: E402
 import spurious_digits  # noqa: E402
 import step_overhead  # noqa: E402
 import wsol_digits  # noqa: E402
@@ -233,3 +234,23 @@ def test_seed_figure_is_a_png_and_leaves_no_temporary(tmp_path):
     )
     assert Image.open(path).format == "PNG"
     assert os.listdir(tmp_path) == ["f.png"]
+
+
+def test_ffr_stability_diagnostics_read_the_curves():
+    curve = [{"val": v, "test": t} for v, t in ((0.1, 0.2), (0.5, 0.6), (0.4, 0.8), (0.3, 0.4))]
+    run = {"curve": curve, "result": {"worst_group_accuracy": 0.6, "selected_epoch": 1}}
+    found = ffr_stability.diagnostics(run, synthetic_epochs=2)
+    assert found["after_synthetic"] == pytest.approx(0.6)  # epoch 1 ends the synthetic phase
+    assert found["selection_gap"] == pytest.approx(0.2)  # best test 0.8, selected 0.6
+    assert found["epoch_jitter"] == pytest.approx(0.2)  # std of (0.8, 0.4)
+    assert found["drift"] == pytest.approx(-0.2)  # 0.4 at the end, 0.6 after synthetic
+    (row,) = ffr_stability.summarise([dict(run, config="ffr", momentum=0.9)] * 2, "torch", 2)
+    assert row["seeds"] == 2 and row["worst_group_accuracy_std"] == 0.0
+
+
+def test_ffr_stability_worker_records_a_curve_per_epoch():
+    args = argparse.Namespace(synthetic_epochs=1, real_epochs=1, guidance_weight=0.1, bias=0.95)
+    result = ffr_stability.worker(0, "ffr", 0.9, args)
+    assert len(result["curve"]) == 2
+    assert all(0.0 <= point["test"] <= 1.0 for point in result["curve"])
+    assert result["momentum"] == 0.9 and result["config"] == "ffr"

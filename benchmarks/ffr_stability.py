@@ -1,0 +1,195 @@
+"""Why From Fake to Real varies between seeds on spurious digits, measured candidate by candidate.
+
+Runs `examples/from_fake_to_real.py`'s configurations (`ffr`, `ffr_guided`,
+`ffr_dfr` by default) over seeds, for each BatchNorm momentum of
+`--momenta`, and records every epoch's validation and test worst-group
+accuracy. Test curves are for diagnosis only: model selection stays on
+validation, as in the example. Per configuration and momentum the table gives:
+
+- the selected model's test worst-group accuracy, mean ± std over seeds;
+- `after synthetic`: test worst-group accuracy at the end of the synthetic
+  phase (is pre-training itself unstable?);
+- `selection gap`: the best test worst-group accuracy over epochs minus the
+  selected one (does a small validation set pick badly?);
+- `epoch jitter`: the std of test worst-group accuracy over the real phase's
+  epochs (does the model swing from epoch to epoch?);
+- `drift`: last epoch minus end of synthetic phase (does real fine-tuning
+  drift back to the shortcut?).
+
+    python benchmarks/ffr_stability.py --resume                 # torch, 5 seeds
+    python benchmarks/ffr_stability.py --backends jax tensorflow --seeds 0 --resume
+"""
+
+import argparse
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import common  # noqa: E402
+
+CONFIGS = ("ffr", "ffr_guided", "ffr_dfr")
+SETTINGS = ("synthetic_epochs", "real_epochs", "guidance_weight", "bias")
+
+
+def worker(seed, config, momentum, args):
+    """One run with per-epoch validation and test worst-group accuracy."""
+    import keras
+
+    import keras_provguide as kpg
+
+    example = common.load_example("from_fake_to_real")
+    splits = kpg.datasets.spurious_digits(bias=args.bias, seed=seed)
+    x_test, y_test = example.inputs(splits["test"])
+    curve = []
+
+    class TestCurve(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            scores = self.model.evaluate(x_test, y_test, verbose=0, return_dict=True)
+            curve.append({
+                "val": float(logs["val_worst_group_accuracy"]),
+                "test": float(scores["worst_group_accuracy"]),
+            })
+
+    result = example.run(
+        config, splits, seed=seed, synthetic_epochs=args.synthetic_epochs,
+        real_epochs=args.real_epochs, guidance_weight=args.guidance_weight,
+        batchnorm_momentum=momentum, callbacks=[TestCurve()],
+    )
+    return {
+        "seed": seed, "config": config, "momentum": momentum,
+        "settings": {key: getattr(args, key) for key in SETTINGS},
+        "device": common.device_name(), "result": result, "curve": curve,
+    }
+
+
+def diagnostics(run, synthetic_epochs):
+    """The per-run quantities of the table, from its curve and result."""
+    import numpy as np
+
+    test = np.asarray([point["test"] for point in run["curve"]])
+    real_phase = test[synthetic_epochs:]
+    return {
+        "worst_group_accuracy": run["result"]["worst_group_accuracy"],
+        "after_synthetic": float(test[synthetic_epochs - 1]),
+        "selection_gap": float(test.max() - test[run["result"]["selected_epoch"]]),
+        "epoch_jitter": float(real_phase.std()),
+        "drift": float(test[-1] - test[synthetic_epochs - 1]),
+    }
+
+
+KEYS = ("worst_group_accuracy", "after_synthetic", "selection_gap", "epoch_jitter", "drift")
+
+
+def summarise(runs, backend, synthetic_epochs):
+    import numpy as np
+
+    groups = {}
+    for run in runs:
+        groups.setdefault((run["config"], run["momentum"]), []).append(run)
+    rows = []
+    for (config, momentum), mine in sorted(groups.items()):
+        values = [diagnostics(run, synthetic_epochs) for run in mine]
+        row = {"backend": backend, "config": config, "momentum": momentum, "seeds": len(mine)}
+        for key in KEYS:
+            numbers = [v[key] for v in values]
+            row[key], row[key + "_std"] = float(np.mean(numbers)), float(np.std(numbers))
+            row[key + "_text"] = f"{row[key]:.3f} ± {row[key + '_std']:.3f}"
+        row["per_seed"] = [round(v["worst_group_accuracy"], 3) for v in values]
+        rows.append(row)
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", nargs="+", default=["torch"], choices=common.BACKENDS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
+    parser.add_argument("--momenta", nargs="+", type=float, default=[0.99, 0.9],
+                        help="Keras BatchNorm momenta (0.99 Keras's default, 0.9 PyTorch's)")
+    parser.add_argument("--synthetic-epochs", type=int, default=10)
+    parser.add_argument("--real-epochs", type=int, default=10)
+    parser.add_argument("--guidance-weight", type=float, default=0.1)
+    parser.add_argument("--bias", type=float, default=0.95)
+    parser.add_argument("--resume", action="store_true", help="keep runs already in --output")
+    parser.add_argument("--output", default=os.path.join(HERE, "results", "ffr_stability.json"))
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if (args.synthetic_epochs < 1 or args.real_epochs < 1 or not 0.5 <= args.bias < 1
+            or not all(0 <= m < 1 for m in args.momenta)):
+        parser.error(
+            "expected --synthetic-epochs >= 1, --real-epochs >= 1, --bias in [0.5, 1) and "
+            f"--momenta in [0, 1), received {args.synthetic_epochs}, {args.real_epochs}, "
+            f"{args.bias}, {args.momenta}"
+        )
+    if args.worker:
+        print(json.dumps(worker(args.seeds[0], args.configs[0], args.momenta[0], args)))
+        return None
+
+    script = os.path.abspath(__file__)
+    settings = {key: getattr(args, key) for key in SETTINGS}
+    shared = ["--synthetic-epochs", str(args.synthetic_epochs), "--real-epochs",
+              str(args.real_epochs), "--guidance-weight", str(args.guidance_weight),
+              "--bias", str(args.bias)]
+    runs = {}
+    if args.resume:
+        try:
+            with open(args.output) as file:
+                runs = json.load(file).get("runs", {})
+        except (OSError, ValueError):
+            runs = {}
+    rows = []
+    for backend in args.backends:
+        done = runs.setdefault(backend, [])
+        chosen = []
+        for seed in args.seeds:
+            for momentum in args.momenta:
+                for config in args.configs:
+                    key = (seed, config, momentum, settings)
+                    earlier = [
+                        r for r in done
+                        if (r["seed"], r["config"], r["momentum"], r["settings"]) == key
+                    ]
+                    if not earlier:
+                        earlier = [common.run_worker(script, backend, shared + [
+                            "--seeds", str(seed), "--configs", config, "--momenta", str(momentum),
+                        ])]
+                        done.append(earlier[0])
+                        common.write_json(args.output, {
+                            "environment": common.environment(), "settings": settings,
+                            "runs": runs,
+                        })
+                    chosen.append(earlier[-1])
+        rows += summarise(chosen, backend, args.synthetic_epochs)
+    table = common.markdown_table(rows, [
+        ("backend", "backend", "{}"), ("config", "configuration", "{}"),
+        ("momentum", "BN momentum", "{}"), ("seeds", "seeds", "{}"),
+        ("worst_group_accuracy_text", "test worst-group (selected)", "{}"),
+        ("per_seed", "per seed", "{}"),
+        ("after_synthetic_text", "after synthetic", "{}"),
+        ("selection_gap_text", "selection gap", "{}"),
+        ("epoch_jitter_text", "epoch jitter", "{}"),
+        ("drift_text", "drift", "{}"),
+    ])
+    print(table)
+    stem = os.path.splitext(args.output)[0]
+    with open(stem + ".md.tmp", "w") as file:
+        file.write(table + "\n")
+    os.replace(stem + ".md.tmp", stem + ".md")
+    for backend in args.backends:
+        mine = [row for row in rows if row["backend"] == backend]
+        common.save_seed_figure(
+            f"{stem}_{backend}.png", f"FFR on spurious digits, {backend}: test worst-group",
+            "worst-group accuracy",
+            [(f"{row['config']} m={row['momentum']}", row["per_seed"]) for row in mine],
+        )
+    common.write_json(args.output, {
+        "environment": common.environment(), "settings": settings, "runs": runs, "rows": rows,
+    })
+    return rows
+
+
+if __name__ == "__main__":
+    main()
