@@ -257,12 +257,16 @@ def _earlier_runs(path):
         return {}
 
 
+def _matching(done, settings, seed, config):
+    return [r for r in done if (r["seed"], r["config"], r["settings"]) == (seed, config, settings)]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", nargs="+", default=["torch"], choices=common.BACKENDS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--bias", type=float, default=0.95)
     parser.add_argument("--num-train", type=int, default=1000, help="real training images")
     parser.add_argument("--batchnorm-momentum", type=float, default=0.9,
@@ -295,35 +299,34 @@ def main(argv=None):
               "--batchnorm-momentum", str(args.batchnorm_momentum),
               "--weights", *map(str, args.weights)]
     runs = _earlier_runs(args.output) if args.resume else {}
-    rows, differences = [], []
     for backend in args.backends:
         done = runs.setdefault(backend, [])
-        chosen = []
         for seed in args.seeds:
             for config in args.configs:
-                earlier = [
-                    r for r in done
-                    if (r["seed"], r["config"], r["settings"]) == (seed, config, settings)
-                ]
-                if not earlier:
-                    earlier = [common.run_worker(
+                if not _matching(done, settings, seed, config):
+                    done.append(common.run_worker(
                         script, backend, shared + ["--seeds", str(seed), "--configs", config]
-                    )]
-                    done.append(earlier[0])
+                    ))
                     common.write_json(args.output, {
                         "environment": common.environment(), "settings": settings, "runs": runs,
                     })
-                chosen.append(earlier[-1])
-        backend_rows, backend_differences = summarise(chosen, backend, args.configs)
-        rows += backend_rows
+    # The report covers every backend in the file with these settings, so
+    # runs of other backends added later (`--backends jax --resume`) join it.
+    rows, differences, current = [], [], {}
+    for backend, done in runs.items():
+        current[backend] = [
+            run for run in done if run["settings"] == settings and run["config"] in args.configs
+        ]
+        backend_rows, backend_differences = summarise(current[backend], backend, args.configs)
+        rows += [row for row in backend_rows if row["seeds"]]
         differences += backend_differences
-    report = render(rows, differences, runs)
+    report = render(rows, differences, current)
     print(report)
     stem = os.path.splitext(args.output)[0]
     with open(stem + ".md.tmp", "w") as file:
         file.write(report + "\n")
     os.replace(stem + ".md.tmp", stem + ".md")
-    for backend in args.backends:
+    for backend in sorted({row["backend"] for row in rows}):
         backend_rows = [row for row in rows if row["backend"] == backend]
         common.save_seed_figure(
             f"{stem}_{backend}.png", f"Edits classification, {backend}: test worst-group accuracy",

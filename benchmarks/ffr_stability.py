@@ -140,28 +140,26 @@ def main(argv=None):
                 runs = json.load(file).get("runs", {})
         except (OSError, ValueError):
             runs = {}
-    rows = []
     for backend in args.backends:
         done = runs.setdefault(backend, [])
-        chosen = []
         for seed in args.seeds:
             for momentum in args.momenta:
                 for config in args.configs:
                     key = (seed, config, momentum, settings)
-                    earlier = [
-                        r for r in done
-                        if (r["seed"], r["config"], r["momentum"], r["settings"]) == key
-                    ]
-                    if not earlier:
-                        earlier = [common.run_worker(script, backend, shared + [
+                    if not any(
+                        (r["seed"], r["config"], r["momentum"], r["settings"]) == key for r in done
+                    ):
+                        done.append(common.run_worker(script, backend, shared + [
                             "--seeds", str(seed), "--configs", config, "--momenta", str(momentum),
-                        ])]
-                        done.append(earlier[0])
+                        ]))
                         common.write_json(args.output, {
                             "environment": common.environment(), "settings": settings,
                             "runs": runs,
                         })
-                    chosen.append(earlier[-1])
+    # Every backend in the file with these settings joins the report.
+    rows = []
+    for backend, done in runs.items():
+        chosen = [r for r in done if r["settings"] == settings and r["config"] in args.configs]
         rows += summarise(chosen, backend, args.synthetic_epochs)
     table = common.markdown_table(rows, [
         ("backend", "backend", "{}"), ("config", "configuration", "{}"),
@@ -178,7 +176,7 @@ def main(argv=None):
     with open(stem + ".md.tmp", "w") as file:
         file.write(table + "\n")
     os.replace(stem + ".md.tmp", stem + ".md")
-    for backend in args.backends:
+    for backend in sorted({row["backend"] for row in rows}):
         mine = [row for row in rows if row["backend"] == backend]
         common.save_seed_figure(
             f"{stem}_{backend}.png", f"FFR on spurious digits, {backend}: test worst-group",

@@ -254,3 +254,27 @@ def test_ffr_stability_worker_records_a_curve_per_epoch():
     assert len(result["curve"]) == 2
     assert all(0.0 <= point["test"] <= 1.0 for point in result["curve"])
     assert result["momentum"] == 0.9 and result["config"] == "ffr"
+
+
+def test_edits_classification_reports_from_resumed_runs_of_every_backend(tmp_path):
+    output = str(tmp_path / "edits.json")
+    settings = {"epochs": 10, "bias": 0.95, "num_train": 1000, "batch_size": 64,
+                "weights": [0.01, 0.03, 0.09], "batchnorm_momentum": 0.9}
+    quality = {"iou": 0.2, "digit_recall": 0.98, "kept_share": 0.7, "digit_share": 0.13}
+
+    def run(seed, config, wga):
+        selected = {"worst_group_accuracy": wga, "accuracy": 0.8, "average_accuracy": 0.9,
+                    "weight": 0.0, "val_worst_group_accuracy": wga}
+        return {"seed": seed, "config": config, "settings": settings, "selected": selected,
+                "trials": [selected], "provenance_quality": quality}
+
+    runs = {"torch": [run(0, "alia", 0.3), run(0, "guided", 0.5)], "jax": [run(0, "alia", 0.2)]}
+    common.write_json(output, {"runs": runs})
+    rows, differences = edits_classification.main(
+        ["--configs", "alia", "guided", "--seeds", "0", "--resume", "--output", output]
+    )  # Everything is in the file: nothing trains.
+    assert [(r["backend"], r["config"]) for r in rows] == [
+        ("torch", edits_classification.LABELS["alia"]), ("torch", edits_classification.LABELS["guided"])
+    ]  # jax lacks `guided` for seed 0: no complete seed, no row.
+    assert differences[0]["per_seed"] == [0.2]
+    assert os.path.exists(str(tmp_path / "edits.md")) and os.path.exists(str(tmp_path / "edits_torch.png"))
