@@ -268,7 +268,7 @@ def main(argv=None):
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--bias", type=float, default=0.95)
-    parser.add_argument("--num-train", type=int, default=1000, help="real training images")
+    parser.add_argument("--num-train", type=int, default=600, help="real training images")
     parser.add_argument("--batchnorm-momentum", type=float, default=0.9,
                         help="Keras momentum of the CNN's BatchNorm (0.9 = PyTorch's default)")
     parser.add_argument("--batch-size", type=int, default=64)
