@@ -102,6 +102,32 @@ def summarise(runs, backend, synthetic_epochs):
     return rows
 
 
+def paired(runs, backend):
+    """Per-seed differences `ffr_guided - ffr` and `ffr_dfr - ffr`, per momentum."""
+    import numpy as np
+
+    table = {}
+    for run in runs:
+        table.setdefault((run["momentum"], run["seed"]), {})[run["config"]] = (
+            run["result"]["worst_group_accuracy"]
+        )
+    rows = []
+    for momentum in sorted({m for m, _ in table}):
+        for method in ("ffr_guided", "ffr_dfr"):
+            values = [
+                done[method] - done["ffr"]
+                for (m, _), done in sorted(table.items())
+                if m == momentum and method in done and "ffr" in done
+            ]
+            if values:
+                rows.append({
+                    "backend": backend, "momentum": momentum, "comparison": f"{method} - ffr",
+                    "per_seed": [round(v, 3) for v in values],
+                    "text": f"{np.mean(values):+.3f} ± {np.std(values):.3f}",
+                })
+    return rows
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", nargs="+", default=["torch"], choices=common.BACKENDS)
@@ -157,10 +183,11 @@ def main(argv=None):
                             "runs": runs,
                         })
     # Every backend in the file with these settings joins the report.
-    rows = []
+    rows, differences = [], []
     for backend, done in runs.items():
         chosen = [r for r in done if r["settings"] == settings and r["config"] in args.configs]
         rows += summarise(chosen, backend, args.synthetic_epochs)
+        differences += paired(chosen, backend)
     table = common.markdown_table(rows, [
         ("backend", "backend", "{}"), ("config", "configuration", "{}"),
         ("momentum", "BN momentum", "{}"), ("seeds", "seeds", "{}"),
@@ -170,6 +197,11 @@ def main(argv=None):
         ("selection_gap_text", "selection gap", "{}"),
         ("epoch_jitter_text", "epoch jitter", "{}"),
         ("drift_text", "drift", "{}"),
+    ])
+    table += "\n\n" + common.markdown_table(differences, [
+        ("backend", "backend", "{}"), ("momentum", "BN momentum", "{}"),
+        ("comparison", "paired difference (worst-group)", "{}"),
+        ("text", "mean ± std", "{}"), ("per_seed", "per seed", "{}"),
     ])
     print(table)
     stem = os.path.splitext(args.output)[0]
@@ -185,6 +217,7 @@ def main(argv=None):
         )
     common.write_json(args.output, {
         "environment": common.environment(), "settings": settings, "runs": runs, "rows": rows,
+        "differences": differences,
     })
     return rows
 
