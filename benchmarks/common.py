@@ -93,16 +93,34 @@ def markdown_table(rows, columns):
 
 def write_json(path, payload):
     """Writes `payload` atomically: a crash never leaves a half-written file."""
+    _write_atomically(path, lambda file: json.dump(payload, file, indent=2))
+
+
+def write_text(path, text):
+    """Writes `text` atomically (a Markdown report, say)."""
+    _write_atomically(path, lambda file: file.write(text))
+
+
+def _write_atomically(path, write):
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
     try:
         with os.fdopen(handle, "w") as file:
-            json.dump(payload, file, indent=2)
+            write(file)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def earlier_runs(path):
+    """The `"runs"` of an earlier results file, per backend; none if missing or unreadable."""
+    try:
+        with open(path) as file:
+            return json.load(file).get("runs", {})
+    except (OSError, ValueError):
+        return {}
 
 
 def paired_differences(runs, metric, method, reference):

@@ -249,14 +249,6 @@ def summarise(runs, backend, configs):
     return rows, differences
 
 
-def _earlier_runs(path):
-    try:
-        with open(path) as file:
-            return json.load(file).get("runs", {})
-    except (OSError, ValueError):
-        return {}
-
-
 def _matching(done, settings, seed, config):
     return [r for r in done if (r["seed"], r["config"], r["settings"]) == (seed, config, settings)]
 
@@ -298,7 +290,7 @@ def main(argv=None):
               "--num-train", str(args.num_train), "--batch-size", str(args.batch_size),
               "--batchnorm-momentum", str(args.batchnorm_momentum),
               "--weights", *map(str, args.weights)]
-    runs = _earlier_runs(args.output) if args.resume else {}
+    runs = common.earlier_runs(args.output) if args.resume else {}
     for backend in args.backends:
         done = runs.setdefault(backend, [])
         for seed in args.seeds:
@@ -323,9 +315,7 @@ def main(argv=None):
     report = render(rows, differences, current)
     print(report)
     stem = os.path.splitext(args.output)[0]
-    with open(stem + ".md.tmp", "w") as file:
-        file.write(report + "\n")
-    os.replace(stem + ".md.tmp", stem + ".md")
+    common.write_text(stem + ".md", report + "\n")
     for backend in sorted({row["backend"] for row in rows}):
         backend_rows = [row for row in rows if row["backend"] == backend]
         common.save_seed_figure(

@@ -159,13 +159,7 @@ def main(argv=None):
     shared = ["--synthetic-epochs", str(args.synthetic_epochs), "--real-epochs",
               str(args.real_epochs), "--guidance-weight", str(args.guidance_weight),
               "--bias", str(args.bias)]
-    runs = {}
-    if args.resume:
-        try:
-            with open(args.output) as file:
-                runs = json.load(file).get("runs", {})
-        except (OSError, ValueError):
-            runs = {}
+    runs = common.earlier_runs(args.output) if args.resume else {}
     for backend in args.backends:
         done = runs.setdefault(backend, [])
         for seed in args.seeds:
@@ -205,9 +199,7 @@ def main(argv=None):
     ])
     print(table)
     stem = os.path.splitext(args.output)[0]
-    with open(stem + ".md.tmp", "w") as file:
-        file.write(table + "\n")
-    os.replace(stem + ".md.tmp", stem + ".md")
+    common.write_text(stem + ".md", table + "\n")
     for backend in sorted({row["backend"] for row in rows}):
         mine = [row for row in rows if row["backend"] == backend]
         common.save_seed_figure(

@@ -76,16 +76,6 @@ def run_settings(config, settings):
     return {key: value for key, value in settings.items() if key != "guidance_weight"}
 
 
-def _earlier_runs(path):
-    """Runs of an earlier output file, per backend; none if it is missing or unreadable."""
-    try:
-        with open(path) as file:
-            earlier = json.load(file)
-    except (OSError, ValueError):
-        return {}
-    return earlier.get("runs", {})
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", nargs="+", default=["torch"], choices=common.BACKENDS)
@@ -116,7 +106,7 @@ def main(argv=None):
     shared = []
     for key, value in settings.items():
         shared += ["--" + key.replace("_", "-"), str(value)]
-    runs = _earlier_runs(args.output) if args.resume else {}
+    runs = common.earlier_runs(args.output) if args.resume else {}
     rows = []
     for backend in args.backends:
         done = runs.setdefault(backend, [])
