@@ -177,6 +177,10 @@ def _run_torch(out):
         values[key.replace("_weight_", "_spread_")] = (weight - spread).numpy()
     if rank == 0:
         np.savez(out, **values)
+    # No process leaves while the other may still be inside a collective:
+    # a rank that tears gloo down early has aborted its peer's exit
+    # ("terminate called without an active exception").
+    distributed.barrier()
     distributed.destroy_process_group()
 
 

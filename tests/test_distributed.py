@@ -42,12 +42,27 @@ def _two_device_env():
     return env
 
 
+def _run_two_devices(out):
+    """Runs the worker on two devices. torch gets one retry: about one launch in
+    ten on 2 loaded cores ends with a gloo teardown abort ("terminate called
+    without an active exception") unrelated to the results, which are then
+    checked as strictly as ever."""
+    attempts = 2 if BACKEND == "torch" else 1
+    failures = []
+    for _ in range(attempts):
+        result = subprocess.run(
+            _two_device_command(out), env=_two_device_env(), timeout=300,
+            cwd=WORKER.parent, capture_output=True, text=True,
+        )
+        if result.returncode == 0:
+            return
+        failures.append(f"exit {result.returncode}:\n{result.stderr[-3000:]}")
+    raise AssertionError("two-device worker failed:\n" + "\n---\n".join(failures))
+
+
 def test_two_devices_give_the_one_device_weights_and_logs(tmp_path):
     out = tmp_path / "two_devices.npz"
-    subprocess.run(
-        _two_device_command(out), env=_two_device_env(), check=True, timeout=300,
-        cwd=WORKER.parent,
-    )
+    _run_two_devices(out)
     theirs = dict(np.load(out))
     ours = guided_values()
 
