@@ -256,9 +256,13 @@ def test_ffr_stability_worker_records_a_curve_per_epoch():
     assert result["momentum"] == 0.9 and result["config"] == "ffr"
 
 
-def test_edits_classification_reports_from_resumed_runs_of_every_backend(tmp_path):
+def test_edits_classification_reports_from_resumed_runs_of_every_backend(tmp_path, monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("a resumed run with every result in the file must not train")
+
+    monkeypatch.setattr(common, "run_worker", no_training)
     output = str(tmp_path / "edits.json")
-    settings = {"epochs": 10, "bias": 0.95, "num_train": 1000, "batch_size": 64,
+    settings = {"epochs": 10, "bias": 0.95, "num_train": 600, "batch_size": 64,
                 "weights": [0.01, 0.03, 0.09], "batchnorm_momentum": 0.9}
     quality = {"iou": 0.2, "digit_recall": 0.98, "kept_share": 0.7, "digit_share": 0.13}
 
