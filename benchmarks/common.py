@@ -128,6 +128,23 @@ def paired_differences(runs, metric, method, reference):
     return [run[method][metric] - run[reference][metric] for run in runs]
 
 
+def write_report(output, markdown, rows, title, label_of):
+    """Prints `markdown` and writes it beside `output` (`.md`), with one seed figure per backend.
+
+    `rows` carry `"backend"` and `"per_seed"` worst-group accuracies;
+    `label_of(row)` names a row's column in the figure.
+    """
+    print(markdown)
+    stem = os.path.splitext(output)[0]
+    write_text(stem + ".md", markdown + "\n")
+    for backend in sorted({row["backend"] for row in rows}):
+        save_seed_figure(
+            f"{stem}_{backend}.png", f"{title}, {backend}: test worst-group accuracy",
+            "worst-group accuracy",
+            [(label_of(row), row["per_seed"]) for row in rows if row["backend"] == backend],
+        )
+
+
 def save_seed_figure(path, title, ylabel, series):
     """A PNG strip plot: one column per `(label, per-seed values)`, points and their mean.
 

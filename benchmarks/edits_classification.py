@@ -312,16 +312,10 @@ def main(argv=None):
         backend_rows, backend_differences = summarise(current[backend], backend, args.configs)
         rows += [row for row in backend_rows if row["seeds"]]
         differences += backend_differences
-    report = render(rows, differences, current)
-    print(report)
-    stem = os.path.splitext(args.output)[0]
-    common.write_text(stem + ".md", report + "\n")
-    for backend in sorted({row["backend"] for row in rows}):
-        backend_rows = [row for row in rows if row["backend"] == backend]
-        common.save_seed_figure(
-            f"{stem}_{backend}.png", f"Edits classification, {backend}: test worst-group accuracy",
-            "worst-group accuracy", [(row["config"], row["per_seed"]) for row in backend_rows],
-        )
+    common.write_report(
+        args.output, render(rows, differences, current), rows, "Edits classification",
+        lambda row: row["config"],
+    )
     common.write_json(args.output, {
         "environment": common.environment(), "settings": settings, "runs": runs,
         "rows": rows, "differences": differences,

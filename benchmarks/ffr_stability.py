@@ -197,16 +197,10 @@ def main(argv=None):
         ("comparison", "paired difference (worst-group)", "{}"),
         ("text", "mean ± std", "{}"), ("per_seed", "per seed", "{}"),
     ])
-    print(table)
-    stem = os.path.splitext(args.output)[0]
-    common.write_text(stem + ".md", table + "\n")
-    for backend in sorted({row["backend"] for row in rows}):
-        mine = [row for row in rows if row["backend"] == backend]
-        common.save_seed_figure(
-            f"{stem}_{backend}.png", f"FFR on spurious digits, {backend}: test worst-group",
-            "worst-group accuracy",
-            [(f"{row['config']} m={row['momentum']}", row["per_seed"]) for row in mine],
-        )
+    common.write_report(
+        args.output, table, rows, "FFR on spurious digits",
+        lambda row: f"{row['config']} m={row['momentum']}",
+    )
     common.write_json(args.output, {
         "environment": common.environment(), "settings": settings, "runs": runs, "rows": rows,
         "differences": differences,
