@@ -128,10 +128,10 @@ def paired_differences(runs, metric, method, reference):
     return [run[method][metric] - run[reference][metric] for run in runs]
 
 
-def write_report(output, markdown, rows, title, label_of):
+def write_report(output, markdown, rows, title, label_of, metric="worst-group accuracy"):
     """Prints `markdown` and writes it beside `output` (`.md`), with one seed figure per backend.
 
-    `rows` carry `"backend"` and `"per_seed"` worst-group accuracies;
+    `rows` carry `"backend"` and `"per_seed"` values of `metric` (test);
     `label_of(row)` names a row's column in the figure.
     """
     print(markdown)
@@ -139,8 +139,7 @@ def write_report(output, markdown, rows, title, label_of):
     write_text(stem + ".md", markdown + "\n")
     for backend in sorted({row["backend"] for row in rows}):
         save_seed_figure(
-            f"{stem}_{backend}.png", f"{title}, {backend}: test worst-group accuracy",
-            "worst-group accuracy",
+            f"{stem}_{backend}.png", f"{title}, {backend}: test {metric}", metric,
             [(label_of(row), row["per_seed"]) for row in rows if row["backend"] == backend],
         )
 
@@ -180,3 +179,194 @@ def save_seed_figure(path, title, ylabel, series):
         os.unlink(temporary)
         raise
     return path
+
+
+class WeightSearch:
+    """The guidance weight chosen on validation, then every seed at the chosen weight.
+
+    Protocol, shared by the localization benchmarks: on `select_seed` only,
+    every searched configuration trains once per grid weight and keeps the
+    one with the best validation `metric` (`"val_" + metric` in a run; ties
+    go to the smaller weight; test is never looked at). A penalised
+    configuration in `weight_of` takes the weight chosen for another (the
+    paper's ablations change the mask at the method's weight). Every
+    configuration then trains on every seed, the penalised ones at their
+    chosen weight (the search run is reused for the search seed).
+
+    A run is `python script --worker ... --seeds S --configs C --weight W`,
+    one process each, and is kept in `output` (written after each run) with
+    its `settings`; earlier runs with the same settings are reused.
+    """
+
+    def __init__(
+        self, script, output, settings, worker_args, penalised, metric, runs=None, weight_of=None,
+    ):
+        self.script, self.output, self.settings = script, output, settings
+        self.worker_args, self.penalised, self.metric = list(worker_args), penalised, metric
+        self.runs = runs if runs is not None else {}
+        self.weight_of = dict(weight_of or {})
+        self.searched = [c for c in penalised if c not in self.weight_of]
+
+    def run(self, backend, seed, config, weight):
+        """The run of `(seed, config, weight)` on `backend`, trained only if not already kept."""
+        weight = weight if config in self.penalised else 0.0
+        done = self.runs.setdefault(backend, [])
+        for run in done:
+            if (run["seed"], run["config"], run.get("weight"), run["settings"]) == (
+                seed, config, weight, self.settings
+            ):
+                return run
+        run = run_worker(self.script, backend, self.worker_args + [
+            "--seeds", str(seed), "--configs", config, "--weight", str(weight),
+        ])
+        done.append(run)
+        write_json(self.output, {
+            "environment": environment(), "settings": self.settings, "runs": self.runs,
+        })
+        return run
+
+    def current(self, backend):
+        """`backend`'s runs with these settings (runs of earlier protocols are kept, not shown)."""
+        return [
+            run for run in self.runs.get(backend, [])
+            if run["settings"] == self.settings and "weight" in run
+        ]
+
+    def chosen(self, backend, select_seed, weights):
+        """Per penalised configuration whose search ran whole on `backend`, its weight."""
+        chosen = {}
+        for config in self.searched:
+            trials = {
+                run["weight"]: run["val_" + self.metric] for run in self.current(backend)
+                if run["config"] == config and run["seed"] == select_seed
+            }
+            if all(w in trials for w in weights):
+                chosen[config] = max(sorted(weights), key=lambda w: trials[w])
+        for config, source in self.weight_of.items():
+            if source in chosen:
+                chosen[config] = chosen[source]
+        return chosen
+
+    def execute(self, backends, seeds, configs, weights, select_seed, selection_backend=None):
+        """Runs the search (where it is each backend's own), then every seed."""
+        penalised = [c for c in configs if c in self.penalised]
+        searched = {self.weight_of.get(c, c) for c in penalised}
+        for backend in backends:
+            searcher = selection_backend or backend
+            if searcher == backend:
+                for config in [c for c in self.searched if c in searched]:
+                    for weight in weights:
+                        self.run(backend, select_seed, config, weight)
+            chosen = self.chosen(searcher, select_seed, weights)
+            missing = [c for c in penalised if c not in chosen]
+            if missing:
+                raise SystemExit(
+                    f"No weight chosen for {missing} on {searcher}: run its search first "
+                    f"(--backends {searcher} --seeds {select_seed})."
+                )
+            for seed in seeds:
+                for config in configs:
+                    self.run(backend, seed, config, chosen.get(config, 0.0))
+
+    def evaluated(self, backend, configs, chosen):
+        """`backend`'s runs of `configs` at the chosen weights (0 for unpenalised ones)."""
+        return [
+            run for run in self.current(backend)
+            if run["config"] in configs and run["weight"] == chosen.get(run["config"], 0.0)
+        ]
+
+    def summaries(self, configs, labels, metrics, headline, comparisons, select_seed, weights,
+                  selection_backend=None):
+        """`(rows, differences, searched)` over every backend in the file with these settings.
+
+        Runs of backends added later (`--backends jax --resume`) join the
+        report; `seed_summary` gives the rows and differences, `search_rows`
+        the searches.
+        """
+        rows, differences, searched = [], [], []
+        for backend in self.runs:
+            searcher = selection_backend or backend
+            chosen = self.chosen(searcher, select_seed, weights)
+            backend_rows, backend_differences = seed_summary(
+                self.evaluated(backend, configs, chosen), backend, configs, labels, metrics,
+                headline, comparisons,
+            )
+            rows += [row for row in backend_rows if row["seeds"]]
+            differences += backend_differences
+            if searcher == backend:
+                searched += self.search_rows(backend, select_seed, weights, chosen, labels)
+        return rows, differences, searched
+
+    def search_rows(self, backend, select_seed, weights, chosen, labels):
+        """The validation search of `backend` as table rows."""
+        rows = [
+            {"backend": backend, "config": labels[run["config"]], "weight": run["weight"],
+             "val": run["val_" + self.metric],
+             "mark": "chosen" if run["weight"] == chosen.get(run["config"]) else ""}
+            for run in self.current(backend)
+            if run["seed"] == select_seed and run["config"] in self.searched
+            and run["weight"] in weights
+        ]
+        return sorted(rows, key=lambda row: (row["config"], row["weight"]))
+
+
+def seed_summary(runs, backend, configs, labels, metrics, headline, comparisons):
+    """Mean ± std over the seeds every configuration has run, and paired differences.
+
+    `runs` carry `"seed"`, `"config"`, `"weight"` and `metrics`; `headline`
+    is the metric of the figure (`"per_seed"`) and of the paired
+    `comparisons` `(method, reference)`.
+    """
+    import numpy as np
+
+    by_seed = {}
+    for run in runs:
+        by_seed.setdefault(run["seed"], {})[run["config"]] = run
+    seeds = sorted(s for s, done in by_seed.items() if all(c in done for c in configs))
+    rows = []
+    for config in configs:
+        row = {"backend": backend, "config": labels[config], "seeds": len(seeds)}
+        if seeds:
+            for key in metrics:
+                values = [by_seed[s][config][key] for s in seeds]
+                row[key], row[key + "_std"] = float(np.mean(values)), float(np.std(values))
+                row[key + "_text"] = f"{row[key]:.3f} ± {row[key + '_std']:.3f}"
+            row["per_seed"] = [by_seed[s][config][headline] for s in seeds]
+            row["weight"] = by_seed[seeds[0]][config]["weight"] or None
+        rows.append(row)
+    differences = []
+    for method, reference in comparisons:
+        if seeds and method in configs and reference in configs:
+            values = paired_differences([by_seed[s] for s in seeds], headline, method, reference)
+            differences.append({
+                "backend": backend, "comparison": f"{labels[method]} − {labels[reference]}",
+                "per_seed": [round(v, 4) for v in values],
+                "mean": float(np.mean(values)), "std": float(np.std(values)),
+                "text": f"{np.mean(values):+.3f} ± {np.std(values):.3f}",
+            })
+    return rows, differences
+
+
+def search_report(rows, differences, searched, metric_columns, headline, weight_label):
+    """The Markdown of a `WeightSearch` benchmark: configurations, paired differences, the search.
+
+    `metric_columns` are `(key, header)` of the metrics (`key + "_text"`
+    holds mean ± std); `headline` names the paired and searched metric.
+    """
+    for row in rows:
+        row["seconds_text"] = f"{row['seconds']:.0f}"
+    table = markdown_table(rows, [
+        ("backend", "backend", "{}"), ("config", "configuration", "{}"), ("seeds", "seeds", "{}"),
+        ("weight", weight_label, "{}"),
+        *[(key + "_text", header, "{}") for key, header in metric_columns],
+        ("seconds_text", "train s", "{}"),
+    ])
+    paired = markdown_table(differences, [
+        ("backend", "backend", "{}"), ("comparison", f"paired difference ({headline})", "{}"),
+        ("text", "mean ± std", "{}"), ("per_seed", "per seed", "{}"),
+    ])
+    search = markdown_table(searched, [
+        ("backend", "backend", "{}"), ("config", "configuration", "{}"),
+        ("weight", "weight", "{}"), ("val", f"val. {headline}", "{:.3f}"), ("mark", "", "{}"),
+    ])
+    return "\n\n".join([table, paired, search])

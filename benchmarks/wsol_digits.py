@@ -1,18 +1,38 @@
-"""WSOL on digits: MaxBoxAccV2 and top-1 for CAM, CutMix and CutMix with guidance, over seeds.
+"""WSOL on digits: CAM, CutMix and ResizeMix, with and without guidance, weights chosen on validation.
 
-Each (backend, seed, configuration) trains in its own process through
-`examples/wsol_cutmix_guidance.py` (same model, data and epochs), and the
-table reports mean ± std over seeds of MaxBoxAccV2 (CAMs of the true class,
-deltas 0.3/0.5/0.7, all contours), MaxBoxAcc at IoU 0.5, top-1 accuracy and
-training seconds. The two ablations of the guidance paper are included: a
-random box as fake provenance, and the penalty over the whole image.
+The guidance paper's CUB rows on `kpg.datasets.digit_localization`, trained
+through `examples/wsol_cutmix_guidance.py` (same model, data and epochs for
+every configuration):
 
-Finished runs are written to the JSON after each one; `--resume` reuses the
-runs of the output file made with the same settings (the guidance weight
-counts only for the guided configurations).
+- `cam`, `cutmix`, `resizemix`: the baselines;
+- `cutmix_guided`, `resizemix_guided`: the two-source guidance penalty with
+  the mixing mask as provenance;
+- `cutmix_random_mask`: ablation, a random box of the pasted area as
+  provenance; `cutmix_unmasked`: ablation, the penalty on the whole image.
 
-    python benchmarks/wsol_digits.py                          # torch, 3 seeds
-    python benchmarks/wsol_digits.py --backends jax --seeds 0 --configs cam cutmix
+Protocol, fixed before any run:
+
+1. Selection. On `--select-seed` only, `cutmix_guided` trains once per
+   weight of `--weights` and keeps the weight with the best validation
+   MaxBoxAccV2 (a `num_val` split with boxes and its own digits, as
+   wsolevaluation selects on its small fully annotated split). Test is
+   never looked at. The ablations and `resizemix_guided` take that weight:
+   as in the paper's ablations, they change only the mask (or the mix).
+2. Evaluation. Every configuration trains on every seed of `--seeds` (the
+   penalised ones at their chosen weight; the selection run is reused for
+   the selection seed); the last epoch is evaluated on test.
+
+The table gives mean ± std over seeds of MaxBoxAccV2 (CAMs of the true
+class, IoU 0.3/0.5/0.7, all contours), MaxBoxAcc at IoU 0.5 and top-1; the
+paired per-seed differences of each guided configuration against its
+baseline and ablations; and the selection grid. One `(backend, seed, config,
+weight)` per process; with `--resume`, runs already in `--output` with the
+same settings are kept. `--selection-backend` reuses another backend's
+chosen weights (to add a seed on another backend without its own search).
+
+    python benchmarks/wsol_digits.py --resume                 # TensorFlow, 5 seeds
+    python benchmarks/wsol_digits.py --backends torch jax --seeds 0 \\
+        --selection-backend tensorflow --resume
 """
 
 import argparse
@@ -25,122 +45,134 @@ sys.path.insert(0, HERE)
 
 import common  # noqa: E402
 
-CONFIGS = ("cam", "cutmix", "cutmix_guided", "cutmix_random_mask", "cutmix_unmasked")
+CONFIGS = (
+    "cam", "cutmix", "cutmix_guided", "cutmix_random_mask", "cutmix_unmasked",
+    "resizemix", "resizemix_guided",
+)
 LABELS = {
     "cam": "CAM",
     "cutmix": "CAM + CutMix",
     "cutmix_guided": "CAM + CutMix + guidance",
     "cutmix_random_mask": "ablation: random-box provenance",
     "cutmix_unmasked": "ablation: unmasked penalty",
+    "resizemix": "CAM + ResizeMix",
+    "resizemix_guided": "CAM + ResizeMix + guidance",
 }
+COLUMNS = [("max_box_acc_v2", "MaxBoxAccV2"), ("max_box_acc_05", "MaxBoxAcc@0.5"), ("top1_accuracy", "top-1")]
+GUIDED = ("cutmix_guided", "cutmix_random_mask", "cutmix_unmasked", "resizemix_guided")
+# Configurations that take the weight chosen for another: the ablations change
+# only the mask, and ResizeMix the mix, at the weight chosen for CutMix + guidance.
+WEIGHT_OF = {
+    "cutmix_random_mask": "cutmix_guided",
+    "cutmix_unmasked": "cutmix_guided",
+    "resizemix_guided": "cutmix_guided",
+}
+# Paired differences reported: (method, reference).
+COMPARISONS = (
+    ("cutmix_guided", "cutmix"),
+    ("cutmix_guided", "cutmix_random_mask"),
+    ("cutmix_guided", "cutmix_unmasked"),
+    ("cutmix_guided", "cam"),
+    ("resizemix_guided", "resizemix"),
+)
 METRICS = ("max_box_acc_v2", "max_box_acc_05", "top1_accuracy", "seconds")
-GUIDED = ("cutmix_guided", "cutmix_random_mask", "cutmix_unmasked")
 # Arguments that change the numbers: a resumed run must match them.
-SETTINGS = ("epochs", "num_train", "num_test", "image_size", "guidance_weight")
+SETTINGS = (
+    "epochs", "num_train", "num_val", "num_test", "image_size", "scale_range",
+    "batchnorm_momentum",
+)
 
 
-def worker(seed, config, args):
-    """Trains one configuration for one seed on the active backend."""
+def worker(seed, config, weight, args):
+    """Trains one configuration at one guidance weight for one seed on the active backend."""
     example = common.load_example("wsol_cutmix_guidance")
-    data = example.load_data(args.num_train, args.num_test, args.image_size, seed)
-    result = example.run(
-        config, data, seed=seed, epochs=args.epochs, guidance_weight=args.guidance_weight
+    data = example.load_data(
+        args.num_train, args.num_test, args.image_size, seed,
+        num_val=args.num_val, scale_range=tuple(args.scale_range),
     )
-    settings = run_settings(config, {key: getattr(args, key) for key in SETTINGS})
-    return {"seed": seed, "config": config, "settings": settings, "device": common.device_name(), **result}
+    result = example.run(
+        config, data, seed=seed, epochs=args.epochs, guidance_weight=weight,
+        batchnorm_momentum=args.batchnorm_momentum,
+    )
+    return {
+        "seed": seed, "config": config, "weight": weight if config in GUIDED else 0.0,
+        "settings": settings_of(args), "device": common.device_name(), **result,
+    }
 
 
-def summarise(runs, backend, configs):
-    """Mean ± std over seeds per configuration; `runs` are worker results."""
-    import numpy as np
-
-    rows = []
-    for config in configs:
-        mine = [run for run in runs if run["config"] == config]
-        if not mine:
-            continue
-        row = {"backend": backend, "config": LABELS[config], "seeds": len(mine)}
-        for key in METRICS:
-            values = [run[key] for run in mine]
-            row[key], row[key + "_std"] = float(np.mean(values)), float(np.std(values))
-            row[key + "_text"] = f"{row[key]:.3f} ± {row[key + '_std']:.3f}"
-        row["seconds_text"] = f"{row['seconds']:.0f}"
-        rows.append(row)
-    return rows
-
-
-def run_settings(config, settings):
-    """The settings a run of `config` depends on: the guidance weight only where guidance is on."""
-    if config in GUIDED:
-        return dict(settings)
-    return {key: value for key, value in settings.items() if key != "guidance_weight"}
+def settings_of(args):
+    settings = {key: getattr(args, key) for key in SETTINGS}
+    settings["scale_range"] = [float(v) for v in settings["scale_range"]]
+    return settings
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backends", nargs="+", default=["torch"], choices=common.BACKENDS)
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--backends", nargs="+", default=["tensorflow"], choices=common.BACKENDS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
+    parser.add_argument("--weights", nargs="+", type=float, default=[0.001, 0.01, 0.03, 0.09],
+                        help="the guidance weights searched on validation")
+    parser.add_argument("--select-seed", type=int, default=0, help="the seed the search runs on")
+    parser.add_argument("--selection-backend", choices=common.BACKENDS, default=None,
+                        help="take the chosen weights from this backend's search (default: each its own)")
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--num-train", type=int, default=2000)
+    parser.add_argument("--num-train", type=int, default=1000)
+    parser.add_argument("--num-val", type=int, default=300)
     parser.add_argument("--num-test", type=int, default=500)
-    parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--guidance-weight", type=float, default=0.01)
-    parser.add_argument("--resume", action="store_true", help="skip runs already in --output")
+    parser.add_argument("--image-size", type=int, default=40)
+    parser.add_argument("--scale-range", nargs=2, type=float, default=[0.3, 0.6],
+                        help="the digit's side as a share of the image side")
+    parser.add_argument("--batchnorm-momentum", type=float, default=0.9)
+    parser.add_argument("--resume", action="store_true", help="keep runs already in --output")
     parser.add_argument("--output", default=os.path.join(HERE, "results", "wsol_digits.json"))
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--weight", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.epochs < 1 or args.num_train < 64 or args.num_test < 1 or args.guidance_weight < 0:
+    low, high = args.scale_range
+    if (args.epochs < 1 or args.num_train < 64 or args.num_val < 1 or args.num_test < 1
+            or args.image_size < 16 or min(args.weights) < 0 or not 0 < low <= high <= 1
+            or not 0 <= args.batchnorm_momentum < 1):
         parser.error(
-            "expected --epochs >= 1, --num-train >= 64 (one batch), --num-test >= 1 and "
-            f"--guidance-weight >= 0, received {args.epochs}, {args.num_train}, "
-            f"{args.num_test}, {args.guidance_weight}"
+            "expected --epochs >= 1, --num-train >= 64 (one batch), --num-val >= 1, "
+            "--num-test >= 1, --image-size >= 16, --weights >= 0, --scale-range "
+            "0 < low <= high <= 1 and --batchnorm-momentum in [0, 1), received "
+            f"{args.epochs}, {args.num_train}, {args.num_val}, {args.num_test}, "
+            f"{args.image_size}, {args.weights}, {args.scale_range}, {args.batchnorm_momentum}"
         )
 
     if args.worker:
-        print(json.dumps(worker(args.seeds[0], args.configs[0], args)))
+        print(json.dumps(worker(args.seeds[0], args.configs[0], args.weight, args)))
         return None
 
-    script = os.path.abspath(__file__)
-    settings = {key: getattr(args, key) for key in SETTINGS}
-    shared = []
-    for key, value in settings.items():
-        shared += ["--" + key.replace("_", "-"), str(value)]
-    runs = common.earlier_runs(args.output) if args.resume else {}
-    rows = []
-    for backend in args.backends:
-        done = runs.setdefault(backend, [])
-        chosen = []
-        for seed in args.seeds:
-            for config in args.configs:
-                wanted = run_settings(config, settings)
-                earlier = [
-                    r for r in done
-                    if (r["seed"], r["config"], r.get("settings")) == (seed, config, wanted)
-                ]
-                if not earlier:
-                    earlier = [common.run_worker(
-                        script, backend, shared + ["--seeds", str(seed), "--configs", config]
-                    )]
-                    done.append(earlier[0])
-                    common.write_json(args.output, {
-                        "environment": common.environment(), "settings": settings, "runs": runs,
-                    })
-                chosen.append(earlier[-1])
-        rows += summarise(chosen, backend, args.configs)
-    table = common.markdown_table(rows, [
-        ("backend", "backend", "{}"),
-        ("config", "configuration", "{}"),
-        ("max_box_acc_v2_text", "MaxBoxAccV2", "{}"),
-        ("max_box_acc_05_text", "MaxBoxAcc@0.5", "{}"),
-        ("top1_accuracy_text", "top-1", "{}"),
-        ("seconds_text", "train s", "{}"),
-    ])
-    print(table)
+    worker_args = []
+    for key in SETTINGS:
+        value = getattr(args, key)
+        worker_args += ["--" + key.replace("_", "-"), *map(str, value if isinstance(value, list) else [value])]
+    search = common.WeightSearch(
+        os.path.abspath(__file__), args.output, settings_of(args), worker_args, GUIDED,
+        "max_box_acc_v2", common.earlier_runs(args.output) if args.resume else {}, WEIGHT_OF,
+    )
+    search.execute(
+        args.backends, args.seeds, args.configs, args.weights, args.select_seed,
+        args.selection_backend,
+    )
+    rows, differences, searched = search.summaries(
+        args.configs, LABELS, METRICS, "max_box_acc_v2", COMPARISONS, args.select_seed, args.weights,
+        args.selection_backend,
+    )
+    common.write_report(
+        args.output, common.search_report(
+            rows, differences, searched, COLUMNS, "MaxBoxAccV2", "weight (chosen on val.)"
+        ), rows, "WSOL on digits",
+        lambda row: row["config"], metric="MaxBoxAccV2",
+    )
     common.write_json(args.output, {
-        "environment": common.environment(), "settings": settings, "runs": runs, "rows": rows,
+        "environment": common.environment(), "settings": search.settings,
+        "weights": args.weights, "select_seed": args.select_seed, "runs": search.runs,
+        "rows": rows, "differences": differences, "search": searched,
     })
-    return rows
+    return rows, differences
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Weakly supervised localization on digits: CAM, CutMix, and CutMix with provenance guidance.
+"""Weakly supervised localization on digits: CAM, CutMix / ResizeMix, and either with provenance guidance.
 
 A `kpg.models.CAMLocalizer` learns digit classes from image labels only
 (`kpg.datasets.digit_localization`: digits pasted on textures, 32x32 by
@@ -12,7 +12,15 @@ activation maps. Configurations:
 - `cutmix_random_mask`: the same penalty with a random box as provenance
   (ablation: fake provenance);
 - `cutmix_unmasked`: the gradient of the mixed-label score penalised on the
-  whole image (ablation: no mask).
+  whole image (ablation: no mask);
+- `resizemix`: `kpg.layers.ProvenanceResizeMix` batches (the whole partner
+  image shrunk and pasted), soft labels;
+- `resizemix_guided`: ResizeMix with the two-source guidance penalty.
+
+The backbone is `kpg.models.small_resnet` with BatchNorm momentum 0.9: runs
+of a few hundred steps leave Keras's default 0.99 moving statistics far
+from the trained ones (measured on 48x48 digits, 180 steps: test top-1 0.09
+at 0.99 against 0.43 at 0.9).
 
 Reports MaxBoxAccV2 (Choe et al., CAMs of the true class, deltas 0.3/0.5/0.7,
 all contours), MaxBoxAcc at IoU 0.5, and top-1 classification accuracy on
@@ -32,7 +40,11 @@ import tensorflow as tf
 
 import keras_provguide as kpg
 
-CONFIGS = ("cam", "cutmix", "cutmix_guided", "cutmix_random_mask", "cutmix_unmasked")
+CONFIGS = (
+    "cam", "cutmix", "cutmix_guided", "cutmix_random_mask", "cutmix_unmasked",
+    "resizemix", "resizemix_guided",
+)
+GUIDED = ("cutmix_guided", "cutmix_random_mask", "cutmix_unmasked", "resizemix_guided")
 NUM_CLASSES = 10
 
 
@@ -46,12 +58,18 @@ def training_data(train, config, batch_size, seed):
             return {"images": batch["images"]}, tf.one_hot(batch["labels"], NUM_CLASSES)
 
         return dataset.map(one_hot).prefetch(2)
-    dataset = dataset.map(kpg.layers.ProvenanceCutMix(num_classes=NUM_CLASSES, seed=seed))
+    if config.startswith("resizemix"):
+        mix = kpg.layers.ProvenanceResizeMix(num_classes=NUM_CLASSES, seed=seed)
+    else:
+        mix = kpg.layers.ProvenanceCutMix(num_classes=NUM_CLASSES, seed=seed)
+    dataset = dataset.map(mix)
     mixing = {
         "cutmix": _without_provenance,
         "cutmix_guided": _as_is,
         "cutmix_random_mask": _random_box_provenance,
         "cutmix_unmasked": _whole_image_penalty,
+        "resizemix": _without_provenance,
+        "resizemix_guided": _as_is,
     }[config]
     return dataset.map(kpg.data.split_labels).map(mixing).prefetch(2)
 
@@ -91,16 +109,35 @@ def _whole_image_penalty(inputs, labels):
     return {"images": inputs["images"], "provenance": tf.zeros_like(inputs["provenance"])}, labels
 
 
-def load_data(num_train=2000, num_test=500, image_size=32, seed=0):
+def load_data(num_train=2000, num_test=500, image_size=32, seed=0, num_val=0, scale_range=(0.4, 0.8)):
     """The digit-localization splits this example and its benchmark train on."""
     return kpg.datasets.digit_localization(
         num_train=num_train, num_test=num_test, image_size=image_size,
-        scale_range=(0.4, 0.8), seed=seed,
+        scale_range=scale_range, seed=seed, num_val=num_val,
     )
 
 
-def run(config, data, seed=0, epochs=20, batch_size=64, guidance_weight=0.01, image_path=None):
-    """Trains one configuration; returns test localization and classification scores."""
+def scores(localizer, split):
+    """MaxBoxAccV2, MaxBoxAcc at IoU 0.5 and top-1 of `localizer` on a split with boxes."""
+    logits = localizer.predict(split["images"], verbose=0)
+    predicted = np.argmax(keras.ops.convert_to_numpy(logits), 1)
+    cams = localizer.class_activation_maps(split["images"], class_ids=split["labels"])
+    boxes = kpg.localization.max_box_acc(cams, split["boxes"])
+    return {
+        "max_box_acc_v2": boxes["max_box_acc_v2"],
+        "max_box_acc_05": boxes["max_box_acc"][0.5],
+        "top1_accuracy": float(np.mean(predicted == split["labels"])),
+    }
+
+
+def run(
+    config, data, seed=0, epochs=20, batch_size=64, guidance_weight=0.01, image_path=None,
+    batchnorm_momentum=0.9,
+):
+    """Trains one configuration; returns test (and, if `data` has one, validation) scores.
+
+    Validation scores come back as `"val_<metric>"`.
+    """
     if config not in CONFIGS:
         raise ValueError(f"Expected a config in {CONFIGS}, received {config!r}.")
     if not isinstance(epochs, int) or epochs < 1:
@@ -108,8 +145,9 @@ def run(config, data, seed=0, epochs=20, batch_size=64, guidance_weight=0.01, im
     train, test = data["train"], data["test"]
     keras.utils.set_random_seed(seed)
     size = train["images"].shape[1]
-    localizer = kpg.models.CAMLocalizer(NUM_CLASSES, input_shape=(size, size, 3))
-    guided = config in ("cutmix_guided", "cutmix_random_mask", "cutmix_unmasked")
+    backbone = kpg.models.small_resnet((size, size, 3), batchnorm_momentum=batchnorm_momentum)
+    localizer = kpg.models.CAMLocalizer(NUM_CLASSES, backbone=backbone, input_shape=(size, size, 3))
+    guided = config in GUIDED
     model = kpg.GuidedModel(localizer, guidance_weight=guidance_weight if guided else 0.0)
     model.guidance_enabled = guided
     model.compile(
@@ -120,10 +158,11 @@ def run(config, data, seed=0, epochs=20, batch_size=64, guidance_weight=0.01, im
     start = time.perf_counter()
     model.fit(training_data(train, config, batch_size, seed), epochs=epochs, verbose=0)
     seconds = time.perf_counter() - start
-    predicted = np.argmax(keras.ops.convert_to_numpy(localizer.predict(test["images"], verbose=0)), 1)
-    cams = localizer.class_activation_maps(test["images"], class_ids=test["labels"])
-    boxes = kpg.localization.max_box_acc(cams, test["boxes"])
+    result = {**scores(localizer, test), "seconds": seconds}
+    if "val" in data:
+        result.update({f"val_{key}": value for key, value in scores(localizer, data["val"]).items()})
     if image_path is not None:
+        cams = localizer.class_activation_maps(test["images"], class_ids=test["labels"])
         rows = slice(0, 6)
         kpg.visualization.save_attribution_grid(
             image_path, test["images"][rows], test["provenance"][rows],
@@ -131,12 +170,7 @@ def run(config, data, seed=0, epochs=20, batch_size=64, guidance_weight=0.01, im
             cams=cams[rows], gt_boxes=test["boxes"][rows],
             boxes=localizer.predict_boxes(test["images"][rows], class_ids=test["labels"][rows]),
         )
-    return {
-        "max_box_acc_v2": boxes["max_box_acc_v2"],
-        "max_box_acc_05": boxes["max_box_acc"][0.5],
-        "top1_accuracy": float(np.mean(predicted == test["labels"])),
-        "seconds": seconds,
-    }
+    return result
 
 
 def main(argv=None):

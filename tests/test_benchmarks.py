@@ -84,52 +84,118 @@ def test_spurious_digits_bad_arguments_exit_with_a_message(capsys):
     assert "--bias in [0.5, 1)" in capsys.readouterr().err
 
 
-WSOL_SETTINGS = {"epochs": 20, "num_train": 2000, "num_test": 500, "image_size": 32, "guidance_weight": 0.05}
-
-
-def _wsol_run(seed, config, v2):
-    return {"seed": seed, "config": config, "device": "cpu", "max_box_acc_v2": v2,
-            "settings": wsol_digits.run_settings(config, WSOL_SETTINGS),
+def _search_run(seed, config, weight, v2, val, settings):
+    return {"seed": seed, "config": config, "weight": weight, "settings": settings,
+            "device": "cpu", "max_box_acc_v2": v2, "val_max_box_acc_v2": val,
             "max_box_acc_05": v2, "top1_accuracy": 0.9, "seconds": 10.0}
 
 
-def test_wsol_digits_summary_is_mean_and_std_over_seeds():
-    runs = [_wsol_run(0, "cam", 0.5), _wsol_run(1, "cam", 0.7), _wsol_run(0, "cutmix", 0.4)]
-    cam, cutmix = wsol_digits.summarise(runs, "torch", ["cam", "cutmix", "cutmix_guided"])
-    assert (cam["seeds"], cam["max_box_acc_v2"], cam["max_box_acc_v2_std"]) == (2, pytest.approx(0.6), pytest.approx(0.1))
-    assert cam["max_box_acc_v2_text"] == "0.600 ± 0.100"
-    assert cutmix["seeds"] == 1  # configurations without runs are left out
+def _wsol_settings(**changes):
+    settings = {"epochs": 20, "num_train": 1000, "num_val": 300, "num_test": 500,
+                "image_size": 40, "scale_range": [0.3, 0.6], "batchnorm_momentum": 0.9}
+    return dict(settings, **changes)
 
 
-def test_wsol_digits_resumes_from_runs_with_the_same_settings(tmp_path):
+def test_weight_search_chooses_on_validation_and_shares_the_weight(tmp_path):
     output = str(tmp_path / "wsol.json")
-    runs = [_wsol_run(seed, "cam", 0.5 + seed / 10) for seed in (0, 1)]
-    common.write_json(output, {"runs": {"torch": runs}})
-    # Every requested run is in the file (the guidance weight does not matter
-    # to CAM): nothing trains, the table comes from the file.
-    rows = wsol_digits.main([
-        "--configs", "cam", "--seeds", "0", "1", "--guidance-weight", "0.01", "--resume", "--output", output,
+    settings = _wsol_settings()
+    # The search on seed 0: 0.01 is best on validation though 0.001 is best on test.
+    runs = [
+        _search_run(0, "cutmix_guided", 0.001, 0.9, 0.4, settings),
+        _search_run(0, "cutmix_guided", 0.01, 0.5, 0.6, settings),
+    ]
+    for seed in (0, 1):
+        runs += [
+            _search_run(seed, "cutmix", 0.0, 0.50 + seed / 10, 0.5, settings),
+            _search_run(seed, "cutmix_unmasked", 0.01, 0.45, 0.5, settings),
+        ]
+    runs.append(_search_run(1, "cutmix_guided", 0.01, 0.7, 0.6, settings))
+    # A run of other settings (another epoch count) and one of the earlier
+    # protocol (no weight) are kept in the file but never reported.
+    runs.append(_search_run(1, "cutmix", 0.0, 0.0, 0.0, _wsol_settings(epochs=5)))
+    runs.append({"seed": 0, "config": "cam", "settings": {"epochs": 20}, "max_box_acc_v2": 0.0})
+    common.write_json(output, {"runs": {"tensorflow": runs}})
+    # Every requested run is in the file: nothing trains.
+    rows, differences = wsol_digits.main([
+        "--configs", "cutmix", "cutmix_guided", "cutmix_unmasked", "--seeds", "0", "1",
+        "--weights", "0.001", "0.01", "--resume", "--output", output,
     ])
-    assert rows[0]["max_box_acc_v2"] == pytest.approx(0.55)
-    assert json.load(open(output))["rows"][0]["seeds"] == 2
-    # For guided runs the weight counts; other epochs make every run stale.
-    guided = wsol_digits.run_settings("cutmix_guided", WSOL_SETTINGS)
-    assert guided["guidance_weight"] == 0.05
-    assert "guidance_weight" not in wsol_digits.run_settings("cutmix", WSOL_SETTINGS)
-    assert wsol_digits.run_settings("cam", dict(WSOL_SETTINGS, epochs=5)) != runs[0]["settings"]
+    by_config = {row["config"]: row for row in rows}
+    guided = by_config["CAM + CutMix + guidance"]
+    assert guided["weight"] == 0.01 and guided["per_seed"] == [0.5, 0.7]
+    assert by_config["ablation: unmasked penalty"]["weight"] == 0.01  # shared, not searched
+    assert by_config["CAM + CutMix"]["max_box_acc_v2"] == pytest.approx(0.55)
+    assert by_config["CAM + CutMix"]["max_box_acc_v2_text"] == "0.550 ± 0.050"
+    (versus_cutmix,) = [d for d in differences if d["comparison"].endswith("− CAM + CutMix")]
+    assert versus_cutmix["per_seed"] == pytest.approx([0.0, 0.1])
+    report = json.load(open(output))
+    assert [(r["weight"], r["mark"]) for r in report["search"]] == [(0.001, ""), (0.01, "chosen")]
+    assert len(report["runs"]["tensorflow"]) == len(runs)  # nothing lost, nothing added
+    markdown = open(str(tmp_path / "wsol.md")).read()
+    assert "| tensorflow | CAM + CutMix + guidance | 2 | 0.01 | 0.600 ± 0.100 |" in markdown
+    assert (tmp_path / "wsol_tensorflow.png").stat().st_size > 0
+
+
+def test_weight_search_refuses_to_evaluate_without_a_search(tmp_path):
+    search = common.WeightSearch(
+        "unused.py", str(tmp_path / "r.json"), {"epochs": 1}, [], ("guided", "ablation"),
+        "metric", runs={"jax": []}, weight_of={"ablation": "guided"},
+    )
+    assert search.searched == ["guided"]
+    with pytest.raises(SystemExit, match=r"No weight chosen for \['ablation'\] on jax"):
+        search.execute(["torch"], [0], ["ablation"], [0.1], 0, selection_backend="jax")
+
+
+def test_seed_summary_uses_only_seeds_every_configuration_ran():
+    runs = [
+        {"seed": 0, "config": "a", "weight": 0.0, "m": 0.5},
+        {"seed": 0, "config": "b", "weight": 0.1, "m": 0.7},
+        {"seed": 1, "config": "a", "weight": 0.0, "m": 0.9},
+    ]
+    rows, differences = common.seed_summary(
+        runs, "torch", ["a", "b"], {"a": "A", "b": "B"}, ["m"], "m", [("b", "a")]
+    )
+    assert [row["seeds"] for row in rows] == [1, 1] and rows[0]["m"] == 0.5
+    assert rows[1]["weight"] == 0.1 and rows[0]["weight"] is None
+    assert differences[0]["per_seed"] == [pytest.approx(0.2)] and differences[0]["text"] == "+0.200 ± 0.000"
 
 
 def test_wsol_digits_worker_runs_a_configuration():
-    args = argparse.Namespace(epochs=1, num_train=64, num_test=8, image_size=16, guidance_weight=0.05)
-    result = wsol_digits.worker(0, "cam", args)
-    assert 0.0 <= result["max_box_acc_v2"] <= 1.0 and 0.0 <= result["top1_accuracy"] <= 1.0
-    assert result["config"] == "cam" and result["seconds"] > 0
+    args = argparse.Namespace(
+        epochs=1, num_train=64, num_val=8, num_test=8, image_size=16, scale_range=[0.3, 0.6],
+        batchnorm_momentum=0.9,
+    )
+    result = wsol_digits.worker(0, "resizemix_guided", 0.01, args)
+    assert 0.0 <= result["max_box_acc_v2"] <= 1.0 and 0.0 <= result["val_max_box_acc_v2"] <= 1.0
+    assert result["config"] == "resizemix_guided" and result["weight"] == 0.01
+    assert result["settings"]["scale_range"] == [0.3, 0.6]
 
 
-def test_wsol_digits_bad_arguments_exit_with_a_message(capsys):
+def test_clip_localization_worker_runs_a_configuration():
+    import clip_localization
+
+    args = argparse.Namespace(
+        epochs=1, num_train=16, num_val=4, num_test=4, num_frames=2, batch_size=8,
+        penalty_reduction="mean", batchnorm_momentum=0.9,
+    )
+    result = clip_localization.worker(0, "temporal_mix_random_mask", 10.0, args)
+    for key in ("frame_accuracy", "tube_accuracy", "top1_accuracy", "val_frame_accuracy"):
+        assert 0.0 <= result[key] <= 1.0
+    assert result["weight"] == 10.0 and result["settings"]["penalty_reduction"] == "mean"
+
+
+def test_localization_benchmarks_bad_arguments_exit_with_a_message(capsys):
+    import clip_localization
+
     with pytest.raises(SystemExit):
         wsol_digits.main(["--num-train", "10"])
     assert "--num-train >= 64" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        wsol_digits.main(["--scale-range", "0.6", "0.3"])
+    assert "received" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        clip_localization.main(["--num-frames", "1"])
+    assert "--num-frames >= 2" in capsys.readouterr().err
 
 
 def test_replica_memory_grows_with_the_batch_and_with_guidance():

@@ -106,3 +106,43 @@ def test_building_a_dataset_leaves_the_backend_ops_intact():
 
     kpg.datasets.digit_localization(num_train=2, num_test=2)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(keras.ops.zeros((2,))), [0.0, 0.0])
+
+
+def test_localization_datasets_add_a_validation_split_with_its_own_digits():
+    # Without `num_val` the splits are those of the release before it
+    # (image sums and labels recorded from that release).
+    d = kpg.datasets.digit_localization(num_train=20, num_test=10, seed=1)
+    assert [float(d[s]["images"].sum()) for s in ("train", "test")] == pytest.approx(
+        [82229.266, 41650.582], rel=1e-6
+    )
+    assert d["test"]["labels"].tolist() == [3, 6, 5, 2, 6, 3, 2, 5, 1, 5] and "val" not in d
+    m = kpg.datasets.moving_digits(num_train=6, num_test=4, num_frames=3, seed=2)
+    assert [float(m[s]["images"].sum()) for s in ("train", "test")] == pytest.approx(
+        [20209.857, 12586.94], rel=1e-6
+    )
+    assert m["test"]["labels"].tolist() == [6, 2, 8, 3] and "val" not in m
+
+    d = kpg.datasets.digit_localization(num_train=20, num_test=10, num_val=7, image_size=24, seed=1)
+    val = d["val"]
+    assert val["images"].shape == (7, 24, 24, 3) and val["boxes"].shape == (7, 4)
+    assert val["provenance"].shape == (7, 24, 24, 1) and val["labels"].shape == (7,)
+    m = kpg.datasets.moving_digits(num_train=6, num_test=4, num_val=5, num_frames=3, seed=2)
+    assert m["val"]["images"].shape == (5, 3, 32, 32, 3) and m["val"]["frames"].shape == (5, 3)
+
+    # The digit pools of the three splits are disjoint shares of the order.
+    from keras_provguide.datasets import sources
+
+    order = np.random.default_rng(0).permutation(100)
+    train, test, val = sources.digit_pools(order, 60, 20, 20)
+    assert (len(train), len(test), len(val)) == (60, 20, 20)
+    assert len(set(train) | set(test) | set(val)) == 100
+    train, test, val = sources.digit_pools(order, 60, 40)
+    assert (len(train), len(test), len(val)) == (60, 40, 0)
+
+
+@pytest.mark.parametrize("num_val", [-1, 2.5, True, "3"])
+def test_localization_datasets_reject_a_bad_validation_size(num_val):
+    with pytest.raises(ValueError, match=r"`num_val` to be an int >= 0"):
+        kpg.datasets.digit_localization(num_train=4, num_test=4, num_val=num_val)
+    with pytest.raises(ValueError, match=r"`num_val` to be an int >= 0"):
+        kpg.datasets.moving_digits(num_train=4, num_test=4, num_val=num_val)

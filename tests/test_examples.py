@@ -85,6 +85,26 @@ def test_action_localization_example(tmp_path):
     assert (tmp_path / "action_temporal_mix_guided.png").stat().st_size > 0
 
 
+def test_clip_ablations_keep_the_partner_length_and_change_only_the_mask():
+    import tensorflow as tf
+
+    example = _load("action_localization")
+    data = example.load_data(num_train=32, num_test=4, num_frames=6, seed=1)
+    dataset = example.training_data(data["train"], "temporal_mix_random_mask", 32, seed=0)
+    fake, _ = next(iter(dataset))
+    true, _ = next(iter(example.training_data(data["train"], "temporal_mix_guided", 32, seed=0)))
+    frames = lambda p: tf.reduce_sum(p, axis=[1, 2, 3, 4])  # noqa: E731
+    # The same number of source-0 frames per clip, placed elsewhere for some clips.
+    tf.debugging.assert_equal(frames(fake["provenance"]), frames(true["provenance"]))
+    assert float(tf.reduce_max(tf.abs(fake["provenance"] - true["provenance"]))) == 1.0
+    partner = 1.0 - fake["provenance"][:, :, 0, 0, 0]
+    # The fake partner frames form one contiguous segment.
+    steps = tf.reduce_sum(tf.abs(partner[:, 1:] - partner[:, :-1]), axis=1)
+    assert float(tf.reduce_max(steps)) <= 2.0
+    whole, _ = example._whole_clip_penalty(true, None)
+    assert set(whole) == {"images", "provenance"} and float(tf.reduce_max(whole["provenance"])) == 0.0
+
+
 def _two_device_example_command(*args):
     script = str(EXAMPLES / "distributed.py")
     if BACKEND == "torch":

@@ -83,3 +83,19 @@ def test_bad_arguments_are_named():
         kpg.models.CAMLocalizer(3, backbone=flat)
     with pytest.raises(ValueError, match="widths"):
         kpg.models.small_resnet(widths=())
+    for momentum in (1.0, -0.1, "0.9", True):
+        with pytest.raises(ValueError, match=r"`batchnorm_momentum` to be a float in \[0, 1\)"):
+            kpg.models.small_resnet(batchnorm_momentum=momentum)
+
+
+def test_small_resnet_sets_every_batchnorm_momentum():
+    norms = [
+        layer for layer in kpg.models.small_resnet(batchnorm_momentum=0.9).layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    assert len(norms) == 9 and all(layer.momentum == 0.9 for layer in norms)
+    default = kpg.models.small_resnet().layers
+    assert all(
+        layer.momentum == 0.99 for layer in default
+        if isinstance(layer, keras.layers.BatchNormalization)
+    )

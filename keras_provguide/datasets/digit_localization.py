@@ -7,12 +7,15 @@ from keras_provguide.layers import base
 from keras_provguide.layers import composite
 
 
-def digit_localization(num_train=1000, num_test=500, image_size=64, scale_range=(0.25, 0.6), seed=0):
+def digit_localization(
+    num_train=1000, num_test=500, image_size=64, scale_range=(0.25, 0.6), seed=0, num_val=0
+):
     """Handwritten digits on textures, with a box and a mask for each, for localization.
 
     Each image pastes one scikit-learn digit (upscaled to 16x16, light ink)
     onto a random crop of grass, brick or gravel, at a random scale and
-    position; the label is the digit. Train and test use disjoint digits.
+    position; the label is the digit. Train, validation and test use
+    disjoint digits.
     The mask is the pasted alpha, so it doubles as copy-paste provenance.
 
     Boxes are `(x0, y0, x1, y1)` in pixel-corner coordinates, the tight box
@@ -27,9 +30,13 @@ def digit_localization(num_train=1000, num_test=500, image_size=64, scale_range=
         scale_range: `(min, max)` in `(0, 1]`, the digit's side as a fraction
             of the image side.
         seed: int; the data are a deterministic function of it.
+        num_val: int >= 0; with `num_val > 0` a `"val"` split of that size
+            (boxes included, for choosing hyperparameters as the WSOL
+            protocol does on its small fully annotated split). With 0, the
+            train and test splits are exactly those of earlier releases.
 
     Returns:
-        `{"train", "test"}`, each a dict of NumPy arrays: `"images"` float32
+        `{"train", "test"}` (and `"val"`), each a dict of NumPy arrays: `"images"` float32
         `(N, S, S, 3)` in [0, 1], `"labels"` int32 `(N,)`, `"boxes"` float32
         `(N, 4)`, `"provenance"` float32 `(N, S, S, 1)` (the mask, 1 on the
         digit), `"backgrounds"` int32 (0 grass, 1 brick, 2 gravel).
@@ -42,19 +49,24 @@ def digit_localization(num_train=1000, num_test=500, image_size=64, scale_range=
     ```
     """
     for name, value in (("num_train", num_train), ("num_test", num_test)):
-        if not isinstance(value, int) or value < 1:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"Expected `{name}` to be an int >= 1, received {value!r}.")
+    sources.check_num_val(num_val)
     if not isinstance(image_size, int) or image_size < 16:
         raise ValueError(f"Expected `image_size` to be an int >= 16, received {image_size!r}.")
     scale_range = base.check_range(scale_range, "scale_range", 0.0, 1.0, low_open=True)
     rng = np.random.default_rng(seed)
     sprites, digits = sources.digit_sprites()
     order = rng.permutation(len(digits))
-    cut = round(len(order) * num_train / (num_train + num_test))
-    return {
-        "train": _split(rng, sprites, digits, order[:cut], num_train, image_size, scale_range),
-        "test": _split(rng, sprites, digits, order[cut:], num_test, image_size, scale_range),
+    train, test, val = sources.digit_pools(order, num_train, num_test, num_val)
+    splits = {
+        "train": _split(rng, sprites, digits, train, num_train, image_size, scale_range),
+        "test": _split(rng, sprites, digits, test, num_test, image_size, scale_range),
     }
+    if num_val:
+        # Drawn last, so that `num_val=0` leaves the other splits' draws unchanged.
+        splits["val"] = _split(rng, sprites, digits, val, num_val, image_size, scale_range)
+    return splits
 
 
 def _split(rng, sprites, digits, pool, count, size, scale_range):

@@ -9,7 +9,7 @@ from keras_provguide.layers import composite
 
 def moving_digits(
     num_train=600, num_test=200, num_frames=8, image_size=32, scale_range=(0.4, 0.7),
-    min_duration=0.5, seed=0,
+    min_duration=0.5, seed=0, num_val=0,
 ):
     """Clips for spatio-temporal localization: the label is the digit, the tube is where it is.
 
@@ -17,8 +17,8 @@ def moving_digits(
     `num_frames` frames. A scikit-learn digit (upscaled to 16x16, light
     ink, one scale per clip) is present on a run of consecutive frames,
     at least `min_duration` of the clip, moving in a straight line between
-    two random positions; the other frames show the texture alone. Train
-    and test use disjoint digits.
+    two random positions; the other frames show the texture alone. Train,
+    validation and test use disjoint digits.
 
     Boxes are `(x0, y0, x1, y1)` pixel corners with exclusive ends (as in
     `digit_localization`); frames without the digit have box `(0, 0, 0, 0)`
@@ -33,9 +33,12 @@ def moving_digits(
         min_duration: float in `(0, 1]`, the least share of frames showing
             the digit.
         seed: int; the data are a deterministic function of it.
+        num_val: int >= 0; with `num_val > 0` a `"val"` split of that many
+            clips, for choosing hyperparameters. With 0, the train and test
+            splits are exactly those of earlier releases.
 
     Returns:
-        `{"train", "test"}`, each a dict of NumPy arrays: `"images"` float32
+        `{"train", "test"}` (and `"val"`), each a dict of NumPy arrays: `"images"` float32
         `(N, T, S, S, 3)` in [0, 1], `"labels"` int32 `(N,)`, `"boxes"`
         float32 `(N, T, 4)`, `"frames"` bool `(N, T)` (the digit is
         present), `"provenance"` float32 `(N, T, S, S, 1)` (the digit's
@@ -62,15 +65,20 @@ def moving_digits(
         min_duration = -1.0
     if not 0.0 < min_duration <= 1.0:
         raise ValueError(f"Expected `min_duration` in (0, 1], received {min_duration!r}.")
+    sources.check_num_val(num_val)
     rng = np.random.default_rng(seed)
     sprites, digits = sources.digit_sprites()
     order = rng.permutation(len(digits))
-    cut = round(len(order) * num_train / (num_train + num_test))
+    train, test, val = sources.digit_pools(order, num_train, num_test, num_val)
     shape = (num_frames, image_size, scale_range, min_duration)
-    return {
-        "train": _split(rng, sprites, digits, order[:cut], num_train, shape),
-        "test": _split(rng, sprites, digits, order[cut:], num_test, shape),
+    splits = {
+        "train": _split(rng, sprites, digits, train, num_train, shape),
+        "test": _split(rng, sprites, digits, test, num_test, shape),
     }
+    if num_val:
+        # Drawn last, so that `num_val=0` leaves the other splits' draws unchanged.
+        splits["val"] = _split(rng, sprites, digits, val, num_val, shape)
+    return splits
 
 
 def _split(rng, sprites, digits, pool, count, shape):

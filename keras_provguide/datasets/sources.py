@@ -62,3 +62,20 @@ def random_texture_scenes(count, size, rng):
         chosen = backgrounds == texture_id
         scenes[chosen] = texture_crops(name, int(chosen.sum()), size, rng)
     return backgrounds, scenes
+
+
+def digit_pools(order, num_train, num_test, num_val=0):
+    """Disjoint shares of the shuffled digit indices `order`, in proportion to the split sizes.
+
+    Returns `(train, test, val)` index arrays; with `num_val=0` the train and
+    test shares are those of a two-way split and `val` is empty.
+    """
+    total = num_train + num_test + num_val
+    cut = round(len(order) * num_train / total)
+    val_cut = len(order) - round(len(order) * num_val / total)
+    return order[:cut], order[cut:val_cut], order[val_cut:]
+
+
+def check_num_val(num_val):
+    if not isinstance(num_val, int) or isinstance(num_val, bool) or num_val < 0:
+        raise ValueError(f"Expected `num_val` to be an int >= 0, received {num_val!r}.")
