@@ -33,7 +33,6 @@ paired per-seed differences.
 """
 
 import argparse
-import json
 import os
 import sys
 
@@ -53,6 +52,9 @@ LABELS = {
     "temporal_mix_random_mask": "ablation: random-segment provenance",
     "temporal_mix_unmasked": "ablation: unmasked penalty",
 }
+HEADLINE = ("frame_accuracy", "frame loc. acc.")
+WEIGHT_LABEL = "weight (mean reduction, chosen on val.)"
+TITLE = "Clip localization"
 COLUMNS = [("frame_accuracy", "frame loc. acc."), ("tube_accuracy", "tube acc."), ("top1_accuracy", "clip top-1")]
 GUIDED = ("temporal_mix_guided", "temporal_mix_random_mask", "temporal_mix_unmasked")
 # The ablations change only the mask, at the weight chosen for the method.
@@ -87,21 +89,21 @@ def worker(seed, config, weight, args):
     )
     return {
         "seed": seed, "config": config, "weight": weight if config in GUIDED else 0.0,
-        "settings": {key: getattr(args, key) for key in SETTINGS},
-        "device": common.device_name(), **result,
+        "settings": settings_of(args), "device": common.device_name(), **result,
     }
+
+
+def settings_of(args):
+    """The arguments a run's numbers depend on."""
+    return {key: getattr(args, key) for key in SETTINGS}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backends", nargs="+", default=["tensorflow"], choices=common.BACKENDS)
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
-    parser.add_argument("--weights", nargs="+", type=float, default=[10.0, 100.0, 1000.0],
-                        help="the guidance weights searched on validation")
-    parser.add_argument("--select-seed", type=int, default=0, help="the seed the search runs on")
-    parser.add_argument("--selection-backend", choices=common.BACKENDS, default=None,
-                        help="take the chosen weights from this backend's search (default: each its own)")
+    common.add_search_arguments(
+        parser, CONFIGS, seeds=[0, 1, 2], weights=[10.0, 100.0, 1000.0],
+        output=os.path.join(HERE, "results", "clip_localization.json"),
+    )
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--num-train", type=int, default=600, help="training clips")
     parser.add_argument("--num-val", type=int, default=200)
@@ -110,10 +112,6 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--penalty-reduction", choices=("sum", "mean"), default="mean")
     parser.add_argument("--batchnorm-momentum", type=float, default=0.9)
-    parser.add_argument("--resume", action="store_true", help="keep runs already in --output")
-    parser.add_argument("--output", default=os.path.join(HERE, "results", "clip_localization.json"))
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--weight", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if (args.epochs < 1 or args.num_train < args.batch_size or args.batch_size < 1
             or args.num_val < 1 or args.num_test < 1 or args.num_frames < 2
@@ -126,38 +124,7 @@ def main(argv=None):
             f"{args.num_test}, {args.num_frames}, {args.weights}, {args.batchnorm_momentum}"
         )
 
-    if args.worker:
-        print(json.dumps(worker(args.seeds[0], args.configs[0], args.weight, args)))
-        return None
-
-    worker_args = []
-    for key in SETTINGS:
-        worker_args += ["--" + key.replace("_", "-"), str(getattr(args, key))]
-    search = common.WeightSearch(
-        os.path.abspath(__file__), args.output, {key: getattr(args, key) for key in SETTINGS},
-        worker_args, GUIDED, "frame_accuracy",
-        common.earlier_runs(args.output) if args.resume else {}, WEIGHT_OF,
-    )
-    search.execute(
-        args.backends, args.seeds, args.configs, args.weights, args.select_seed,
-        args.selection_backend,
-    )
-    rows, differences, searched = search.summaries(
-        args.configs, LABELS, METRICS, "frame_accuracy", COMPARISONS, args.select_seed, args.weights,
-        args.selection_backend,
-    )
-    common.write_report(
-        args.output, common.search_report(
-            rows, differences, searched, COLUMNS, "frame loc. acc.", "weight (mean reduction, chosen on val.)"
-        ), rows, "Clip localization",
-        lambda row: row["config"], metric="frame localization accuracy",
-    )
-    common.write_json(args.output, {
-        "environment": common.environment(), "settings": search.settings,
-        "weights": args.weights, "select_seed": args.select_seed, "runs": search.runs,
-        "rows": rows, "differences": differences, "search": searched,
-    })
-    return rows, differences
+    return common.run_weight_search(sys.modules[__name__], args)
 
 
 if __name__ == "__main__":

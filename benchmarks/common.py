@@ -370,3 +370,66 @@ def search_report(rows, differences, searched, metric_columns, headline, weight_
         ("weight", "weight", "{}"), ("val", f"val. {headline}", "{:.3f}"), ("mark", "", "{}"),
     ])
     return "\n\n".join([table, paired, search])
+
+
+def add_search_arguments(parser, configs, seeds, weights, output):
+    """The command-line arguments every `WeightSearch` benchmark takes."""
+    import argparse
+
+    parser.add_argument("--backends", nargs="+", default=["tensorflow"], choices=BACKENDS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(seeds))
+    parser.add_argument("--configs", nargs="+", default=list(configs), choices=configs)
+    parser.add_argument("--weights", nargs="+", type=float, default=list(weights),
+                        help="the guidance weights searched on validation")
+    parser.add_argument("--select-seed", type=int, default=0, help="the seed the search runs on")
+    parser.add_argument("--selection-backend", choices=BACKENDS, default=None,
+                        help="take the chosen weights from this backend's search (default: each its own)")
+    parser.add_argument("--resume", action="store_true", help="keep runs already in --output")
+    parser.add_argument("--output", default=output)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--weight", type=float, default=0.0, help=argparse.SUPPRESS)
+
+
+def run_weight_search(benchmark, args):
+    """Runs a `WeightSearch` benchmark from its parsed `args`; writes and returns its report.
+
+    `benchmark` is the benchmark's module: its `SETTINGS` (the argument
+    names a run depends on) and `settings_of(args)`, `GUIDED`, `WEIGHT_OF`, `LABELS`, `METRICS`,
+    `COMPARISONS`, `COLUMNS`, `HEADLINE` (`(metric, label)` searched,
+    paired and drawn), `WEIGHT_LABEL` and `TITLE`. Returns `(rows,
+    differences)`. With `--worker`, runs `benchmark.worker(seed, config,
+    weight, args)` alone and prints its JSON line instead.
+    """
+    if args.worker:
+        print(json.dumps(benchmark.worker(args.seeds[0], args.configs[0], args.weight, args)))
+        return None
+    settings = benchmark.settings_of(args)
+    worker_args = []
+    for key in benchmark.SETTINGS:
+        value = getattr(args, key)
+        values = value if isinstance(value, list) else [value]
+        worker_args += ["--" + key.replace("_", "-"), *map(str, values)]
+    metric, label = benchmark.HEADLINE
+    search = WeightSearch(
+        os.path.abspath(benchmark.__file__), args.output, settings, worker_args,
+        benchmark.GUIDED, metric, earlier_runs(args.output) if args.resume else {},
+        benchmark.WEIGHT_OF,
+    )
+    search.execute(
+        args.backends, args.seeds, args.configs, args.weights, args.select_seed,
+        args.selection_backend,
+    )
+    rows, differences, searched = search.summaries(
+        args.configs, benchmark.LABELS, benchmark.METRICS, metric, benchmark.COMPARISONS,
+        args.select_seed, args.weights, args.selection_backend,
+    )
+    markdown = search_report(
+        rows, differences, searched, benchmark.COLUMNS, label, benchmark.WEIGHT_LABEL
+    )
+    write_report(args.output, markdown, rows, benchmark.TITLE, lambda row: row["config"], label)
+    write_json(args.output, {
+        "environment": environment(), "settings": settings, "weights": args.weights,
+        "select_seed": args.select_seed, "runs": search.runs, "rows": rows,
+        "differences": differences, "search": searched,
+    })
+    return rows, differences

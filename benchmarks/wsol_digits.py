@@ -36,7 +36,6 @@ chosen weights (to add a seed on another backend without its own search).
 """
 
 import argparse
-import json
 import os
 import sys
 
@@ -58,6 +57,9 @@ LABELS = {
     "resizemix": "CAM + ResizeMix",
     "resizemix_guided": "CAM + ResizeMix + guidance",
 }
+HEADLINE = ("max_box_acc_v2", "MaxBoxAccV2")
+WEIGHT_LABEL = "weight (chosen on val.)"
+TITLE = "WSOL on digits"
 COLUMNS = [("max_box_acc_v2", "MaxBoxAccV2"), ("max_box_acc_05", "MaxBoxAcc@0.5"), ("top1_accuracy", "top-1")]
 GUIDED = ("cutmix_guided", "cutmix_random_mask", "cutmix_unmasked", "resizemix_guided")
 # Configurations that take the weight chosen for another: the ablations change
@@ -101,6 +103,7 @@ def worker(seed, config, weight, args):
 
 
 def settings_of(args):
+    """The arguments a run's numbers depend on."""
     settings = {key: getattr(args, key) for key in SETTINGS}
     settings["scale_range"] = [float(v) for v in settings["scale_range"]]
     return settings
@@ -108,14 +111,10 @@ def settings_of(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backends", nargs="+", default=["tensorflow"], choices=common.BACKENDS)
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
-    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)
-    parser.add_argument("--weights", nargs="+", type=float, default=[0.001, 0.01, 0.03, 0.09],
-                        help="the guidance weights searched on validation")
-    parser.add_argument("--select-seed", type=int, default=0, help="the seed the search runs on")
-    parser.add_argument("--selection-backend", choices=common.BACKENDS, default=None,
-                        help="take the chosen weights from this backend's search (default: each its own)")
+    common.add_search_arguments(
+        parser, CONFIGS, seeds=[0, 1, 2, 3, 4], weights=[0.001, 0.01, 0.03, 0.09],
+        output=os.path.join(HERE, "results", "wsol_digits.json"),
+    )
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--num-train", type=int, default=1000)
     parser.add_argument("--num-val", type=int, default=300)
@@ -124,10 +123,6 @@ def main(argv=None):
     parser.add_argument("--scale-range", nargs=2, type=float, default=[0.3, 0.6],
                         help="the digit's side as a share of the image side")
     parser.add_argument("--batchnorm-momentum", type=float, default=0.9)
-    parser.add_argument("--resume", action="store_true", help="keep runs already in --output")
-    parser.add_argument("--output", default=os.path.join(HERE, "results", "wsol_digits.json"))
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--weight", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     low, high = args.scale_range
     if (args.epochs < 1 or args.num_train < 64 or args.num_val < 1 or args.num_test < 1
@@ -141,38 +136,7 @@ def main(argv=None):
             f"{args.image_size}, {args.weights}, {args.scale_range}, {args.batchnorm_momentum}"
         )
 
-    if args.worker:
-        print(json.dumps(worker(args.seeds[0], args.configs[0], args.weight, args)))
-        return None
-
-    worker_args = []
-    for key in SETTINGS:
-        value = getattr(args, key)
-        worker_args += ["--" + key.replace("_", "-"), *map(str, value if isinstance(value, list) else [value])]
-    search = common.WeightSearch(
-        os.path.abspath(__file__), args.output, settings_of(args), worker_args, GUIDED,
-        "max_box_acc_v2", common.earlier_runs(args.output) if args.resume else {}, WEIGHT_OF,
-    )
-    search.execute(
-        args.backends, args.seeds, args.configs, args.weights, args.select_seed,
-        args.selection_backend,
-    )
-    rows, differences, searched = search.summaries(
-        args.configs, LABELS, METRICS, "max_box_acc_v2", COMPARISONS, args.select_seed, args.weights,
-        args.selection_backend,
-    )
-    common.write_report(
-        args.output, common.search_report(
-            rows, differences, searched, COLUMNS, "MaxBoxAccV2", "weight (chosen on val.)"
-        ), rows, "WSOL on digits",
-        lambda row: row["config"], metric="MaxBoxAccV2",
-    )
-    common.write_json(args.output, {
-        "environment": common.environment(), "settings": search.settings,
-        "weights": args.weights, "select_seed": args.select_seed, "runs": search.runs,
-        "rows": rows, "differences": differences, "search": searched,
-    })
-    return rows, differences
+    return common.run_weight_search(sys.modules[__name__], args)
 
 
 if __name__ == "__main__":
