@@ -27,7 +27,7 @@ accuracy (MaxBoxAcc at IoU 0.5 on the frames showing the digit, maps of the
 true class) and tube accuracy (tube IoU >= 0.5), mean ± std over seeds, and
 paired per-seed differences.
 
-    python benchmarks/clip_localization.py --resume            # TensorFlow, 3 seeds
+    python benchmarks/clip_localization.py --resume            # TensorFlow, 5 seeds
     python benchmarks/clip_localization.py --backends torch --seeds 0 \\
         --selection-backend tensorflow --resume
 """
@@ -101,7 +101,7 @@ def settings_of(args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_search_arguments(
-        parser, CONFIGS, seeds=[0, 1, 2], weights=[10.0, 100.0, 1000.0],
+        parser, CONFIGS, seeds=[0, 1, 2, 3, 4], weights=[1.0, 3.0, 10.0, 100.0, 1000.0],
         output=os.path.join(HERE, "results", "clip_localization.json"),
     )
     parser.add_argument("--epochs", type=int, default=10)

@@ -16,8 +16,15 @@ validation, as in the example. Per configuration and momentum the table gives:
 - `drift`: last epoch minus end of synthetic phase (does real fine-tuning
   drift back to the shortcut?).
 
+The guidance weight of `ffr_guided` is chosen per momentum on validation
+(never test): on `--select-seed` it trains once per weight of `--weights`
+and keeps the one whose selected epoch has the best validation worst-group
+accuracy (ties to the smaller weight); every seed then runs at that weight.
+`--selection-backend` reuses another backend's choice.
+
     python benchmarks/ffr_stability.py --resume                 # torch, 5 seeds
-    python benchmarks/ffr_stability.py --backends jax tensorflow --seeds 0 --resume
+    python benchmarks/ffr_stability.py --backends jax tensorflow --seeds 0 \\
+        --selection-backend torch --resume
 """
 
 import argparse
@@ -31,11 +38,12 @@ sys.path.insert(0, HERE)
 import common  # noqa: E402
 
 CONFIGS = ("ffr", "ffr_guided", "ffr_dfr")
-SETTINGS = ("synthetic_epochs", "real_epochs", "guidance_weight", "bias")
+SETTINGS = ("synthetic_epochs", "real_epochs", "bias")
+GUIDED = "ffr_guided"
 
 
-def worker(seed, config, momentum, args):
-    """One run with per-epoch validation and test worst-group accuracy."""
+def worker(seed, config, momentum, weight, args):
+    """One run at guidance weight `weight` with per-epoch validation and test worst-group accuracy."""
     import keras
 
     import keras_provguide as kpg
@@ -55,11 +63,12 @@ def worker(seed, config, momentum, args):
 
     result = example.run(
         config, splits, seed=seed, synthetic_epochs=args.synthetic_epochs,
-        real_epochs=args.real_epochs, guidance_weight=args.guidance_weight,
+        real_epochs=args.real_epochs, guidance_weight=weight,
         batchnorm_momentum=momentum, callbacks=[TestCurve()],
     )
     return {
         "seed": seed, "config": config, "momentum": momentum,
+        "weight": weight if config == GUIDED else 0.0,
         "settings": {key: getattr(args, key) for key in SETTINGS},
         "device": common.device_name(), "result": result, "curve": curve,
     }
@@ -78,6 +87,56 @@ def diagnostics(run, synthetic_epochs):
         "epoch_jitter": float(real_phase.std()),
         "drift": float(test[-1] - test[synthetic_epochs - 1]),
     }
+
+
+def upgraded(run):
+    """`run` in the current layout: runs from before the weight search kept the
+    guidance weight in their settings, whatever their configuration."""
+    if "weight" in run:
+        return run
+    settings = dict(run["settings"])
+    weight = settings.pop("guidance_weight")
+    return dict(run, settings=settings, weight=weight if run["config"] == GUIDED else 0.0)
+
+
+def find(done, seed, config, momentum, weight, settings):
+    """The run of `done` with these coordinates, or None."""
+    for run in done:
+        if (run["seed"], run["config"], run["momentum"], run["weight"], run["settings"]) == (
+                seed, config, momentum, weight, settings):
+            return run
+    return None
+
+
+def chosen_weights(done, select_seed, momenta, weights, settings):
+    """Per momentum, the weight of `weights` whose `ffr_guided` run on `select_seed`
+    has the best validation worst-group accuracy (ties to the smaller); None
+    where a run is missing."""
+    chosen = {}
+    for momentum in momenta:
+        trials = [find(done, select_seed, GUIDED, momentum, w, settings) for w in sorted(weights)]
+        if all(trials):
+            best = max(range(len(trials)),
+                       key=lambda i: (trials[i]["result"]["val_worst_group_accuracy"], -i))
+            chosen[momentum] = sorted(weights)[best]
+        else:
+            chosen[momentum] = None
+    return chosen
+
+
+def search_rows(done, backend, select_seed, momenta, weights, settings, chosen):
+    """One row per searched weight: its validation and (for the record) test worst-group."""
+    rows = []
+    for momentum in momenta:
+        for weight in sorted(weights):
+            run = find(done, select_seed, GUIDED, momentum, weight, settings)
+            if run is not None:
+                rows.append({
+                    "backend": backend, "momentum": momentum, "weight": weight,
+                    "val": run["result"]["val_worst_group_accuracy"],
+                    "mark": "chosen" if chosen.get(momentum) == weight else "",
+                })
+    return rows
 
 
 KEYS = ("worst_group_accuracy", "after_synthetic", "selection_gap", "epoch_jitter", "drift")
@@ -137,54 +196,83 @@ def main(argv=None):
                         help="Keras BatchNorm momenta (0.99 Keras's default, 0.9 PyTorch's)")
     parser.add_argument("--synthetic-epochs", type=int, default=10)
     parser.add_argument("--real-epochs", type=int, default=10)
-    parser.add_argument("--guidance-weight", type=float, default=0.1)
+    parser.add_argument("--weights", nargs="+", type=float, default=[0.03, 0.1, 0.3, 1.0],
+                        help="the guidance weights of ffr_guided searched on validation")
+    parser.add_argument("--select-seed", type=int, default=0, help="the seed the weight search runs on")
+    parser.add_argument("--selection-backend", choices=common.BACKENDS, default=None,
+                        help="take the chosen weights from this backend's search (default: each its own)")
     parser.add_argument("--bias", type=float, default=0.95)
     parser.add_argument("--resume", action="store_true", help="keep runs already in --output")
     parser.add_argument("--output", default=os.path.join(HERE, "results", "ffr_stability.json"))
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if (args.synthetic_epochs < 1 or args.real_epochs < 1 or not 0.5 <= args.bias < 1
-            or not all(0 <= m < 1 for m in args.momenta)):
+            or not all(0 <= m < 1 for m in args.momenta) or min(args.weights) < 0):
         parser.error(
-            "expected --synthetic-epochs >= 1, --real-epochs >= 1, --bias in [0.5, 1) and "
-            f"--momenta in [0, 1), received {args.synthetic_epochs}, {args.real_epochs}, "
-            f"{args.bias}, {args.momenta}"
+            "expected --synthetic-epochs >= 1, --real-epochs >= 1, --bias in [0.5, 1), "
+            "--momenta in [0, 1) and --weights >= 0, received "
+            f"{args.synthetic_epochs}, {args.real_epochs}, {args.bias}, {args.momenta}, "
+            f"{args.weights}"
         )
     if args.worker:
-        print(json.dumps(worker(args.seeds[0], args.configs[0], args.momenta[0], args)))
+        print(json.dumps(worker(args.seeds[0], args.configs[0], args.momenta[0], args.weights[0], args)))
         return None
 
     script = os.path.abspath(__file__)
     settings = {key: getattr(args, key) for key in SETTINGS}
     shared = ["--synthetic-epochs", str(args.synthetic_epochs), "--real-epochs",
-              str(args.real_epochs), "--guidance-weight", str(args.guidance_weight),
-              "--bias", str(args.bias)]
+              str(args.real_epochs), "--bias", str(args.bias)]
     runs = common.earlier_runs(args.output) if args.resume else {}
-    for backend in args.backends:
+    runs = {backend: [upgraded(run) for run in done] for backend, done in runs.items()}
+
+    def ensure(backend, seed, config, momentum, weight):
         done = runs.setdefault(backend, [])
+        if find(done, seed, config, momentum, weight, settings) is None:
+            done.append(common.run_worker(script, backend, shared + [
+                "--seeds", str(seed), "--configs", config, "--momenta", str(momentum),
+                "--weights", str(weight),
+            ]))
+            common.write_json(args.output, {
+                "environment": common.environment(), "settings": settings, "runs": runs,
+            })
+
+    # A `--selection-backend` must have searched already: its choice is reused, not made.
+    if GUIDED in args.configs and args.selection_backend is None:
+        for backend in args.backends:
+            for momentum in args.momenta:
+                for weight in args.weights:
+                    ensure(backend, args.select_seed, GUIDED, momentum, weight)
+    for backend in args.backends:
+        chosen = chosen_weights(runs.get(args.selection_backend or backend, []),
+                                args.select_seed, args.momenta, args.weights, settings)
+        if GUIDED in args.configs and None in chosen.values():
+            raise SystemExit(
+                f"no complete weight search of {GUIDED} on seed {args.select_seed} by "
+                f"{args.selection_backend} in {args.output}: run that backend first"
+            )
         for seed in args.seeds:
             for momentum in args.momenta:
                 for config in args.configs:
-                    key = (seed, config, momentum, settings)
-                    if not any(
-                        (r["seed"], r["config"], r["momentum"], r["settings"]) == key for r in done
-                    ):
-                        done.append(common.run_worker(script, backend, shared + [
-                            "--seeds", str(seed), "--configs", config, "--momenta", str(momentum),
-                        ]))
-                        common.write_json(args.output, {
-                            "environment": common.environment(), "settings": settings,
-                            "runs": runs,
-                        })
+                    ensure(backend, seed, config, momentum,
+                           chosen[momentum] if config == GUIDED else 0.0)
     # Every backend in the file with these settings joins the report.
-    rows, differences = [], []
+    rows, differences, searched = [], [], []
     for backend, done in runs.items():
-        chosen = [r for r in done if r["settings"] == settings and r["config"] in args.configs]
-        rows += summarise(chosen, backend, args.synthetic_epochs)
-        differences += paired(chosen, backend)
+        chooser = runs.get(args.selection_backend or backend, [])
+        chosen = chosen_weights(chooser, args.select_seed, args.momenta, args.weights, settings)
+        mine = [r for r in done if r["settings"] == settings and r["config"] in args.configs
+                and r["momentum"] in chosen
+                and r["weight"] == (chosen[r["momentum"]] if r["config"] == GUIDED else 0.0)]
+        for row in summarise(mine, backend, args.synthetic_epochs):
+            row["weight"] = chosen[row["momentum"]] if row["config"] == GUIDED else "–"
+            rows.append(row)
+        differences += paired(mine, backend)
+        searched += search_rows(done, backend, args.select_seed, args.momenta, args.weights,
+                                settings, chosen)
     table = common.markdown_table(rows, [
         ("backend", "backend", "{}"), ("config", "configuration", "{}"),
-        ("momentum", "BN momentum", "{}"), ("seeds", "seeds", "{}"),
+        ("momentum", "BN momentum", "{}"), ("weight", "weight (chosen on val.)", "{}"),
+        ("seeds", "seeds", "{}"),
         ("worst_group_accuracy_text", "test worst-group (selected)", "{}"),
         ("per_seed", "per seed", "{}"),
         ("after_synthetic_text", "after synthetic", "{}"),
@@ -197,13 +285,19 @@ def main(argv=None):
         ("comparison", "paired difference (worst-group)", "{}"),
         ("text", "mean ± std", "{}"), ("per_seed", "per seed", "{}"),
     ])
+    if searched:
+        table += "\n\n" + common.markdown_table(searched, [
+            ("backend", "backend", "{}"), ("momentum", "BN momentum", "{}"),
+            ("weight", f"{GUIDED} weight, seed {args.select_seed}", "{}"),
+            ("val", "val. worst-group (selected epoch)", "{:.3f}"), ("mark", "", "{}"),
+        ])
     common.write_report(
         args.output, table, rows, "FFR on spurious digits",
         lambda row: f"{row['config']} m={row['momentum']}",
     )
     common.write_json(args.output, {
         "environment": common.environment(), "settings": settings, "runs": runs, "rows": rows,
-        "differences": differences,
+        "differences": differences, "search": searched,
     })
     return rows
 

@@ -315,11 +315,70 @@ def test_ffr_stability_diagnostics_read_the_curves():
 
 
 def test_ffr_stability_worker_records_a_curve_per_epoch():
-    args = argparse.Namespace(synthetic_epochs=1, real_epochs=1, guidance_weight=0.1, bias=0.95)
-    result = ffr_stability.worker(0, "ffr", 0.9, args)
+    args = argparse.Namespace(synthetic_epochs=1, real_epochs=1, bias=0.95)
+    result = ffr_stability.worker(0, "ffr_guided", 0.9, 0.3, args)
     assert len(result["curve"]) == 2
     assert all(0.0 <= point["test"] <= 1.0 for point in result["curve"])
-    assert result["momentum"] == 0.9 and result["config"] == "ffr"
+    assert result["momentum"] == 0.9 and result["config"] == "ffr_guided"
+    assert result["weight"] == 0.3 and "val_worst_group_accuracy" in result["result"]
+
+
+def _ffr_run(seed, config, momentum, weight, val, test):
+    return {
+        "seed": seed, "config": config, "momentum": momentum, "weight": weight,
+        "settings": {"synthetic_epochs": 2, "real_epochs": 2, "bias": 0.95},
+        "result": {"worst_group_accuracy": test, "val_worst_group_accuracy": val,
+                   "selected_epoch": 3},
+        "curve": [{"val": val, "test": test}] * 4,
+    }
+
+
+def test_ffr_stability_upgrades_runs_from_before_the_weight_search():
+    old = _ffr_run(0, "ffr", 0.9, 0.0, 0.5, 0.5)
+    del old["weight"]
+    old["settings"] = dict(old["settings"], guidance_weight=0.1)
+    assert ffr_stability.upgraded(old)["weight"] == 0.0
+    assert "guidance_weight" not in ffr_stability.upgraded(old)["settings"]
+    guided = dict(old, config="ffr_guided")
+    assert ffr_stability.upgraded(guided)["weight"] == 0.1
+    current = _ffr_run(0, "ffr_guided", 0.9, 0.3, 0.5, 0.5)
+    assert ffr_stability.upgraded(current) is current
+
+
+def test_ffr_stability_chooses_the_weight_on_validation_not_test(tmp_path, monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("a resumed run with every result in the file must not train")
+
+    monkeypatch.setattr(common, "run_worker", no_training)
+    # Test would pick 1.0, validation picks 0.3; 0.1 ties 0.3 on validation only at m=0.99,
+    # where the smaller weight wins.
+    runs = [
+        _ffr_run(0, "ffr_guided", 0.9, 0.1, 0.60, 0.70),
+        _ffr_run(0, "ffr_guided", 0.9, 0.3, 0.80, 0.60),
+        _ffr_run(0, "ffr_guided", 0.9, 1.0, 0.50, 0.90),
+        _ffr_run(0, "ffr_guided", 0.99, 0.1, 0.70, 0.10),
+        _ffr_run(0, "ffr_guided", 0.99, 0.3, 0.70, 0.90),
+        _ffr_run(0, "ffr_guided", 0.99, 1.0, 0.20, 0.90),
+        _ffr_run(0, "ffr", 0.9, 0.0, 0.50, 0.40),
+        _ffr_run(0, "ffr", 0.99, 0.0, 0.50, 0.30),
+    ]
+    output = str(tmp_path / "ffr.json")
+    common.write_json(output, {"runs": {"torch": runs}})
+    rows = ffr_stability.main([
+        "--configs", "ffr", "ffr_guided", "--seeds", "0", "--weights", "0.1", "0.3", "1.0",
+        "--synthetic-epochs", "2", "--real-epochs", "2", "--resume", "--output", output,
+    ])
+    guided = {row["momentum"]: row for row in rows if row["config"] == "ffr_guided"}
+    assert guided[0.9]["weight"] == 0.3 and guided[0.9]["worst_group_accuracy"] == pytest.approx(0.6)
+    assert guided[0.99]["weight"] == 0.1 and guided[0.99]["worst_group_accuracy"] == pytest.approx(0.1)
+    report = open(output[:-5] + ".md").read()
+    assert "chosen" in report and "+0.200" in report  # 0.6 - 0.4 at m=0.9
+    with pytest.raises(SystemExit, match="no complete weight search"):
+        ffr_stability.main([
+            "--configs", "ffr_guided", "--seeds", "0", "--weights", "0.1", "0.3", "1.0",
+            "--backends", "jax", "--selection-backend", "jax", "--synthetic-epochs", "2",
+            "--real-epochs", "2", "--resume", "--output", output,
+        ])
 
 
 def test_edits_classification_reports_from_resumed_runs_of_every_backend(tmp_path, monkeypatch):
