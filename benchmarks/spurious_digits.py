@@ -43,6 +43,7 @@ def worker(seed, configs, args):
         results[config] = example.run(
             config, splits, seed=seed, synthetic_epochs=args.synthetic_epochs,
             real_epochs=args.real_epochs, guidance_weight=args.guidance_weight,
+            batchnorm_momentum=args.batchnorm_momentum,
         )
     return {"seed": seed, "device": common.device_name(), "results": results}
 
@@ -80,13 +81,17 @@ def main(argv=None):
     parser.add_argument("--real-epochs", type=int, default=10)
     parser.add_argument("--guidance-weight", type=float, default=0.1)
     parser.add_argument("--bias", type=float, default=0.95)
+    parser.add_argument("--batchnorm-momentum", type=float, default=0.9,
+                        help="Keras BatchNorm momentum of the CNN (0.9, PyTorch's default, as the example)")
     parser.add_argument("--output", default=os.path.join(HERE, "results", "spurious_digits.json"))
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.synthetic_epochs < 1 or args.real_epochs < 1 or not 0.5 <= args.bias < 1:
+    if (args.synthetic_epochs < 1 or args.real_epochs < 1 or not 0.5 <= args.bias < 1
+            or not 0 <= args.batchnorm_momentum < 1):
         parser.error(
-            "expected --synthetic-epochs >= 1, --real-epochs >= 1 and --bias in [0.5, 1), "
-            f"received {args.synthetic_epochs}, {args.real_epochs}, {args.bias}"
+            "expected --synthetic-epochs >= 1, --real-epochs >= 1, --bias in [0.5, 1) and "
+            "--batchnorm-momentum in [0, 1), received "
+            f"{args.synthetic_epochs}, {args.real_epochs}, {args.bias}, {args.batchnorm_momentum}"
         )
 
     if args.worker:
@@ -97,7 +102,7 @@ def main(argv=None):
     shared = [
         "--configs", *args.configs, "--synthetic-epochs", str(args.synthetic_epochs),
         "--real-epochs", str(args.real_epochs), "--guidance-weight", str(args.guidance_weight),
-        "--bias", str(args.bias),
+        "--bias", str(args.bias), "--batchnorm-momentum", str(args.batchnorm_momentum),
     ]
     rows, runs = [], {}
     for backend in args.backends:

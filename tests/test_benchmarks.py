@@ -70,7 +70,8 @@ def test_spurious_digits_summary_is_mean_and_std_over_seeds():
 
 def test_spurious_digits_worker_runs_a_configuration():
     args = argparse.Namespace(
-        bias=0.95, synthetic_epochs=1, real_epochs=1, guidance_weight=1.0
+        bias=0.95, synthetic_epochs=1, real_epochs=1, guidance_weight=1.0,
+        batchnorm_momentum=0.9,
     )
     result = spurious_digits.worker(0, ["ffr"], args)
     ffr = result["results"]["ffr"]
@@ -82,6 +83,9 @@ def test_spurious_digits_bad_arguments_exit_with_a_message(capsys):
     with pytest.raises(SystemExit):
         spurious_digits.main(["--bias", "1.0"])
     assert "--bias in [0.5, 1)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        spurious_digits.main(["--batchnorm-momentum", "1.0"])
+    assert "--batchnorm-momentum in [0, 1)" in capsys.readouterr().err
 
 
 def _search_run(seed, config, weight, v2, val, settings):
