@@ -188,6 +188,26 @@ def test_clip_localization_worker_runs_a_configuration():
     assert result["weight"] == 10.0 and result["settings"]["penalty_reduction"] == "mean"
 
 
+def test_decoy_digits_worker_runs_an_ablation_and_reports_validation():
+    import decoy_digits
+
+    args = argparse.Namespace(epochs=1, num_train=200, num_val=50)
+    result = decoy_digits.worker(1, "unmasked", 10.0, args)
+    for key in ("accuracy", "val_accuracy", "decoy_share", "val_decoy_share"):
+        assert 0.0 <= result[key] <= 1.0
+    assert result["weight"] == 10.0 and "model" not in result
+    assert decoy_digits.worker(1, "plain", 10.0, args)["weight"] == 0.0
+    json.dumps(result)  # a worker's result travels as one JSON line
+
+
+def test_decoy_digits_bad_arguments_exit_with_a_message(capsys):
+    import decoy_digits
+
+    with pytest.raises(SystemExit):
+        decoy_digits.main(["--num-train", "1700", "--num-val", "200"])
+    assert "--num-train + --num-val <= 1796" in capsys.readouterr().err
+
+
 def test_localization_benchmarks_bad_arguments_exit_with_a_message(capsys):
     import clip_localization
 

@@ -87,9 +87,27 @@ def test_decoy_digits_swatch_is_non_target():
     np.testing.assert_allclose(shades, (255 - 25 * train["labels"]) / 255, atol=1e-6)
 
 
+def test_decoy_digits_validation_comes_from_held_out_digits_with_random_shades():
+    plain = kpg.datasets.decoy_digits(seed=3)
+    data = kpg.datasets.decoy_digits(seed=3, num_val=200)
+    assert "val" not in plain and len(data["val"]["labels"]) == 200
+    for key in ("images", "provenance", "labels"):
+        np.testing.assert_array_equal(data["train"][key], plain["train"][key])
+        np.testing.assert_array_equal(  # val is the head of the old test split, test the rest
+            np.concatenate([data["val"][key], data["test"][key]]), plain["test"][key]
+        )
+    val = data["val"]
+    swatch = val["provenance"][..., 0] == 0
+    shades = np.asarray([img[..., 0][s].mean() for img, s in zip(val["images"], swatch)])
+    # The swatch lies on held-out data: its shade matches the label only by chance.
+    assert np.mean(np.isclose(shades, (255 - 25 * val["labels"]) / 255)) < 0.3
+
+
 @pytest.mark.parametrize(
     "call, match",
     [
+        (lambda: kpg.datasets.decoy_digits(num_val=597), "num_val"),
+        (lambda: kpg.datasets.decoy_digits(num_val=-1), "num_val"),
         (lambda: kpg.datasets.spurious_digits(bias=0.3), "bias"),
         (lambda: kpg.datasets.spurious_digits(num_val=10), "num_val"),
         (lambda: kpg.datasets.digit_localization(image_size=8), "image_size"),

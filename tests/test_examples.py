@@ -6,8 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import keras_provguide as kpg
 from conftest import BACKEND
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -24,7 +26,24 @@ def test_decoy_digits_example(tmp_path, capsys):
     results = _load("decoy_digits").main(["--epochs", "3", "--output-dir", str(tmp_path)])
     assert (tmp_path / "decoy_digits_guided.keras").exists()
     assert "reloaded predictions identical: True" in capsys.readouterr().out
-    assert results["guided"][1] < results["plain"][1]
+    assert results["guided"]["decoy_share"] < results["plain"]["decoy_share"]
+
+
+def test_decoy_digits_ablations_change_only_the_provenance():
+    example = _load("decoy_digits")
+    data = kpg.datasets.decoy_digits(num_train=100, num_val=50)
+    train = data["train"]
+    random = example.training_inputs("random_mask", train, seed=0)["provenance"]
+    assert np.all((random == 0).sum((1, 2, 3)) == 16)  # one 4x4 square, the swatch's area
+    assert not np.array_equal(random, train["provenance"])
+    assert not example.training_inputs("unmasked", train, seed=0)["provenance"].any()
+    np.testing.assert_array_equal(
+        example.training_inputs("guided", train, seed=0)["provenance"], train["provenance"]
+    )
+    result = example.run("random_mask", data, epochs=1)
+    assert 0.0 <= result["val_accuracy"] <= 1.0 and 0.0 <= result["decoy_share"] <= 1.0
+    with pytest.raises(ValueError, match="config"):
+        example.run("rrr", data)
 
 
 def test_folder_to_guided_fit_example(tmp_path):

@@ -7,7 +7,7 @@ _DIGIT = 16
 _SWATCH = 4
 
 
-def decoy_digits(num_train=1200, seed=0):
+def decoy_digits(num_train=1200, seed=0, num_val=0):
     """Handwritten digits with a corner swatch whose shade gives the label away.
 
     The construction of Ross et al. (2017), "Right for the Right Reasons", on
@@ -21,9 +21,14 @@ def decoy_digits(num_train=1200, seed=0):
     Args:
         num_train: number of training samples (of 1797); the rest are test.
         seed: int, seeds the split, the corners and the test shades.
+        num_val: number of held-out samples moved from test to a `"val"`
+            split (random shades, as test), for choosing hyperparameters.
+            With 0 (the default) there is no `"val"` split and train and
+            test are those of earlier releases.
 
     Returns:
-        A dict `{"train": split, "test": split}`, each split a dict of NumPy
+        A dict `{"train": split, "test": split}` (and `"val"` when
+        `num_val > 0`), each split a dict of NumPy
         arrays: `"images"` float32 `(N, 28, 28, 1)` in [0, 1],
         `"provenance"` float32 `(N, 28, 28, 1)` (0 on the swatch),
         `"labels"` int32 `(N,)`.
@@ -43,6 +48,11 @@ def decoy_digits(num_train=1200, seed=0):
     if not 0 < int(num_train) < total:
         raise ValueError(
             f"Expected `num_train` in [1, {total - 1}], received {num_train!r}."
+        )
+    if not 0 <= int(num_val) < total - int(num_train):
+        raise ValueError(
+            f"Expected `num_val` in [0, {total - int(num_train) - 1}] (at least one test "
+            f"sample of the {total - int(num_train)} not in train), received {num_val!r}."
         )
     rng = np.random.default_rng(seed)
     order = rng.permutation(total)
@@ -73,4 +83,7 @@ def decoy_digits(num_train=1200, seed=0):
             "labels": labels[part],
         }
 
-    return {"train": split(slice(0, num_train)), "test": split(slice(num_train, None))}
+    splits = {"train": split(slice(0, num_train)), "test": split(slice(num_train + num_val, None))}
+    if num_val:
+        splits["val"] = split(slice(num_train, num_train + num_val))
+    return splits
