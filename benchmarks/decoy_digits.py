@@ -40,7 +40,7 @@ LABELS = {
     "random_mask": "ablation: random-square provenance",
     "unmasked": "ablation: unmasked penalty",
 }
-HEADLINE = ("accuracy", "test accuracy")
+HEADLINE = ("accuracy", "accuracy")
 WEIGHT_LABEL = "weight (chosen on val.)"
 TITLE = "Decoy digits"
 COLUMNS = [("accuracy", "test accuracy"), ("decoy_share", "gradient share on swatch")]
