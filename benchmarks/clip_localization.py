@@ -87,15 +87,7 @@ def worker(seed, config, weight, args):
         guidance_weight=weight, penalty_reduction=args.penalty_reduction,
         batchnorm_momentum=args.batchnorm_momentum,
     )
-    return {
-        "seed": seed, "config": config, "weight": weight if config in GUIDED else 0.0,
-        "settings": settings_of(args), "device": common.device_name(), **result,
-    }
-
-
-def settings_of(args):
-    """The arguments a run's numbers depend on."""
-    return {key: getattr(args, key) for key in SETTINGS}
+    return common.search_run(sys.modules[__name__], seed, config, weight, args, result)
 
 
 def main(argv=None):

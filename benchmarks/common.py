@@ -390,11 +390,26 @@ def add_search_arguments(parser, configs, seeds, weights, output):
     parser.add_argument("--weight", type=float, default=0.0, help=argparse.SUPPRESS)
 
 
+def settings_of(benchmark, args):
+    """The arguments a run's numbers depend on: `benchmark.SETTINGS` (or its own `settings_of`)."""
+    own = getattr(benchmark, "settings_of", None)
+    return own(args) if own is not None else {key: getattr(args, key) for key in benchmark.SETTINGS}
+
+
+def search_run(benchmark, seed, config, weight, args, result):
+    """A `WeightSearch` worker's record: its coordinates, settings, device and `result`."""
+    return {
+        "seed": seed, "config": config, "weight": weight if config in benchmark.GUIDED else 0.0,
+        "settings": settings_of(benchmark, args), "device": device_name(), **result,
+    }
+
+
 def run_weight_search(benchmark, args):
     """Runs a `WeightSearch` benchmark from its parsed `args`; writes and returns its report.
 
     `benchmark` is the benchmark's module: its `SETTINGS` (the argument
-    names a run depends on) and `settings_of(args)`, `GUIDED`, `WEIGHT_OF`, `LABELS`, `METRICS`,
+    names a run depends on; a module-level `settings_of(args)` may adjust
+    them), `GUIDED`, `WEIGHT_OF`, `LABELS`, `METRICS`,
     `COMPARISONS`, `COLUMNS`, `HEADLINE` (`(metric, label)` searched,
     paired and drawn), `WEIGHT_LABEL` and `TITLE`. Returns `(rows,
     differences)`. With `--worker`, runs `benchmark.worker(seed, config,
@@ -403,7 +418,7 @@ def run_weight_search(benchmark, args):
     if args.worker:
         print(json.dumps(benchmark.worker(args.seeds[0], args.configs[0], args.weight, args)))
         return None
-    settings = benchmark.settings_of(args)
+    settings = settings_of(benchmark, args)
     worker_args = []
     for key in benchmark.SETTINGS:
         value = getattr(args, key)

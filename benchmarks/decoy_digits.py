@@ -61,15 +61,7 @@ def worker(seed, config, weight, args):
     data = kpg.datasets.decoy_digits(num_train=args.num_train, seed=seed, num_val=args.num_val)
     result = example.run(config, data, seed=seed, epochs=args.epochs, guidance_weight=weight)
     result.pop("model")
-    return {
-        "seed": seed, "config": config, "weight": weight if config in GUIDED else 0.0,
-        "settings": settings_of(args), "device": common.device_name(), **result,
-    }
-
-
-def settings_of(args):
-    """The arguments a run's numbers depend on."""
-    return {key: getattr(args, key) for key in SETTINGS}
+    return common.search_run(sys.modules[__name__], seed, config, weight, args, result)
 
 
 def main(argv=None):

@@ -96,10 +96,7 @@ def worker(seed, config, weight, args):
         config, data, seed=seed, epochs=args.epochs, guidance_weight=weight,
         batchnorm_momentum=args.batchnorm_momentum,
     )
-    return {
-        "seed": seed, "config": config, "weight": weight if config in GUIDED else 0.0,
-        "settings": settings_of(args), "device": common.device_name(), **result,
-    }
+    return common.search_run(sys.modules[__name__], seed, config, weight, args, result)
 
 
 def settings_of(args):
