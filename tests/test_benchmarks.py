@@ -188,23 +188,34 @@ def test_clip_localization_worker_runs_a_configuration():
     assert result["weight"] == 10.0 and result["settings"]["penalty_reduction"] == "mean"
 
 
+def test_benchmark_and_example_modules_have_distinct_names():
+    # Both folders go on sys.path (tests, examples/distributed.py): a shared
+    # name would import one in place of the other.
+    root = os.path.join(os.path.dirname(__file__), "..")
+    names = {
+        folder: {f[:-3] for f in os.listdir(os.path.join(root, folder)) if f.endswith(".py")}
+        for folder in ("benchmarks", "examples")
+    }
+    assert not names["benchmarks"] & names["examples"]
+
+
 def test_decoy_digits_worker_runs_an_ablation_and_reports_validation():
-    import decoy_digits
+    import decoy_ablations
 
     args = argparse.Namespace(epochs=1, num_train=200, num_val=50)
-    result = decoy_digits.worker(1, "unmasked", 10.0, args)
+    result = decoy_ablations.worker(1, "unmasked", 10.0, args)
     for key in ("accuracy", "val_accuracy", "decoy_share", "val_decoy_share"):
         assert 0.0 <= result[key] <= 1.0
     assert result["weight"] == 10.0 and "model" not in result
-    assert decoy_digits.worker(1, "plain", 10.0, args)["weight"] == 0.0
+    assert decoy_ablations.worker(1, "plain", 10.0, args)["weight"] == 0.0
     json.dumps(result)  # a worker's result travels as one JSON line
 
 
 def test_decoy_digits_bad_arguments_exit_with_a_message(capsys):
-    import decoy_digits
+    import decoy_ablations
 
     with pytest.raises(SystemExit):
-        decoy_digits.main(["--num-train", "1700", "--num-val", "200"])
+        decoy_ablations.main(["--num-train", "1700", "--num-val", "200"])
     assert "--num-train + --num-val <= 1796" in capsys.readouterr().err
 
 

@@ -19,8 +19,8 @@ then trains on every seed and is evaluated on test. Reports test accuracy
 and the share of input-gradient energy on the swatch, mean ± std over seeds,
 and paired per-seed differences.
 
-    python benchmarks/decoy_digits.py --resume                  # TensorFlow, 5 seeds
-    python benchmarks/decoy_digits.py --backends torch jax --seeds 0 \\
+    python benchmarks/decoy_ablations.py --resume                  # TensorFlow, 5 seeds
+    python benchmarks/decoy_ablations.py --backends torch jax --seeds 0 \\
         --selection-backend tensorflow --resume
 """
 
@@ -68,7 +68,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_search_arguments(
         parser, CONFIGS, seeds=[0, 1, 2, 3, 4], weights=[0.1, 1.0, 10.0, 100.0],
-        output=os.path.join(HERE, "results", "decoy_digits.json"),
+        output=os.path.join(HERE, "results", "decoy_ablations.json"),
     )
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--num-train", type=int, default=1200)
