@@ -267,8 +267,9 @@ def main(argv=None):
             row["weight"] = chosen[row["momentum"]] if row["config"] == GUIDED else "–"
             rows.append(row)
         differences += paired(mine, backend)
-        searched += search_rows(done, backend, args.select_seed, args.momenta, args.weights,
-                                settings, chosen)
+        if args.selection_backend in (None, backend):
+            searched += search_rows(done, backend, args.select_seed, args.momenta, args.weights,
+                                    settings, chosen)
     table = common.markdown_table(rows, [
         ("backend", "backend", "{}"), ("config", "configuration", "{}"),
         ("momentum", "BN momentum", "{}"), ("weight", "weight (chosen on val.)", "{}"),
