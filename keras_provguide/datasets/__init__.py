@@ -9,12 +9,35 @@ NumPy arrays in a documented dict schema, and builds in seconds.
   provenance recovered from the pixels.
 - `digit_localization`: digits on textures with boxes and masks.
 - `moving_digits`: clips of a digit crossing a texture, with per-frame boxes.
+
+Loaders of the published benchmark formats (your files on disk, checked
+line by line; `{split: dataset}` of the dict contract):
+
+- `wsol_metadata`: CUB / ILSVRC / OpenImages in wsolevaluation's metadata,
+  boxes rescaled as that protocol does, OpenImages masks for PxAP;
+- `waterbirds`, `celeba`, `utkface`: the group-robustness benchmarks, with
+  `x["groups"]`;
+- `csv_manifest`: your own data (path, label, split, optional group and
+  provenance mask);
+- `edited_pairs`: originals and their generative edits, provenance
+  recovered from each pair.
 """
 
 from keras_provguide.datasets.decoy_digits import decoy_digits
 from keras_provguide.datasets.digit_localization import digit_localization
 from keras_provguide.datasets.edited_digits import edited_digits
 from keras_provguide.datasets.moving_digits import moving_digits
+from keras_provguide.datasets.published import (
+    celeba,
+    csv_manifest,
+    edited_pairs,
+    utkface,
+    waterbirds,
+    wsol_metadata,
+)
 from keras_provguide.datasets.spurious_digits import spurious_digits
 
-__all__ = ["decoy_digits", "digit_localization", "edited_digits", "moving_digits", "spurious_digits"]
+__all__ = [
+    "celeba", "csv_manifest", "decoy_digits", "digit_localization", "edited_digits",
+    "edited_pairs", "moving_digits", "spurious_digits", "utkface", "waterbirds", "wsol_metadata",
+]

@@ -1,0 +1,199 @@
+"""Image files listed by a benchmark's metadata, as batches of the package's dict contract.
+
+Every published-format loader (`wsol_metadata`, `waterbirds`, `celeba`,
+`utkface`, `csv_manifest`, `edited_pairs`) parses its metadata into a
+`FileTable` (one row per image, checked before the first batch) and hands
+it to `table_dataset`, which reads, resizes and batches the files as a
+`tf.data.Dataset` or a `keras.utils.PyDataset`.
+"""
+
+import math
+import os
+
+import keras
+import numpy as np
+
+OUTPUTS = ("tf.data", "pydataset")
+
+
+class FileTable:
+    """The rows of one split: image paths and what each image comes with.
+
+    Args:
+        paths: image paths.
+        labels: int class ids, one per path.
+        groups: optional int group ids, one per path (`x["groups"]`).
+        masks: optional provenance mask paths, one per path (grayscale; 255
+            on the labelled target).
+        originals: optional paths of the unedited images, one per path:
+            provenance is then `kpg.layers.edit_provenance(original, image)`.
+    """
+
+    def __init__(self, paths, labels, groups=None, masks=None, originals=None):
+        self.paths = [str(p) for p in paths]
+        self.labels = np.asarray(labels, "int32").reshape(-1)
+        self.groups = None if groups is None else np.asarray(groups, "int32").reshape(-1)
+        self.masks = None if masks is None else [str(p) for p in masks]
+        self.originals = None if originals is None else [str(p) for p in originals]
+        for name in ("labels", "groups", "masks", "originals"):
+            values = getattr(self, name)
+            if values is not None and len(values) != len(self.paths):
+                raise ValueError(
+                    f"Expected one {name[:-1]} per image ({len(self.paths)}), "
+                    f"received {len(values)}."
+                )
+        if self.masks is not None and self.originals is not None:
+            raise ValueError("Expected provenance from `masks` or from `originals`, not both.")
+
+    def __len__(self):
+        return len(self.paths)
+
+    def check_files(self, where):
+        """Raises a `ValueError` naming the first missing file and `where` it was listed."""
+        for name in ("paths", "masks", "originals"):
+            for path in getattr(self, name) or ():
+                if not os.path.isfile(path):
+                    raise ValueError(f"{where}: {path} does not exist (listed as an image's file).")
+
+
+def check_image_size(image_size):
+    """`image_size` as `(height, width)` of positive ints, or a `ValueError`."""
+    if isinstance(image_size, int) and not isinstance(image_size, bool):
+        image_size = (image_size, image_size)
+    if (not isinstance(image_size, (tuple, list)) or len(image_size) != 2
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in image_size)):
+        raise ValueError(
+            f"Expected `image_size` as an int or (height, width) positive ints, received {image_size!r}."
+        )
+    return tuple(image_size)
+
+
+def check_loader_options(batch_size, output):
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"Expected `batch_size` to be an int >= 1, received {batch_size!r}.")
+    if output not in OUTPUTS:
+        raise ValueError(f"Expected `output` in {OUTPUTS}, received {output!r}.")
+
+
+def read_image(path, size, mode="RGB"):
+    """The file at `path` as float32 `(H, W, channels)` in [0, 1], resized bilinearly to `size`."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert(mode)
+            height, width = size
+            if image.size != (width, height):
+                image = image.resize((width, height), Image.BILINEAR)
+            pixels = np.asarray(image, "float32") / 255.0
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: unreadable image ({type(error).__name__}: {error}).") from None
+    return pixels if pixels.ndim == 3 else pixels[..., None]
+
+
+class _Reader:
+    """Reads row `i` of a `FileTable` as one element of the dict contract."""
+
+    def __init__(self, table, size):
+        self.table, self.size = table, size
+        height, width = size
+        self.spec = {"images": ((height, width, 3), "float32")}
+        if table.masks is not None or table.originals is not None:
+            self.spec["provenance"] = ((height, width, 1), "float32")
+        if table.groups is not None:
+            self.spec["groups"] = ((), "int32")
+        self.spec["labels"] = ((), "int32")
+
+    def __call__(self, i):
+        table = self.table
+        element = {"images": read_image(table.paths[i], self.size)}
+        if table.masks is not None:
+            element["provenance"] = read_image(table.masks[i], self.size, mode="L")
+        if table.originals is not None:
+            from keras_provguide.layers.edit_provenance import edit_provenance
+
+            original = read_image(table.originals[i], self.size)
+            element["provenance"] = edit_provenance(original, element["images"])
+        if table.groups is not None:
+            element["groups"] = np.int32(table.groups[i])
+        element["labels"] = np.int32(table.labels[i])
+        return element
+
+
+def _split(batch, augment):
+    if augment is not None:
+        batch = augment(batch)
+    batch = dict(batch)
+    labels = batch.pop("labels")
+    return batch, labels
+
+
+class TableDataset(keras.utils.PyDataset):
+    """The `output="pydataset"` form of `table_dataset`."""
+
+    def __init__(self, table, size, batch_size, shuffle, seed, augment):
+        super().__init__()
+        self._read, self._batch_size = _Reader(table, size), batch_size
+        self._shuffle, self._augment = shuffle, augment
+        self._rng = np.random.default_rng(seed)
+        self._order = np.arange(len(table))
+        self.on_epoch_end()
+
+    def __len__(self):
+        return math.ceil(len(self._order) / self._batch_size)
+
+    def __getitem__(self, i):
+        if not 0 <= i < len(self):
+            raise IndexError(f"Batch index {i} out of range [0, {len(self)}).")
+        rows = self._order[i * self._batch_size : (i + 1) * self._batch_size]
+        elements = [self._read(r) for r in rows]
+        batch = {key: np.stack([e[key] for e in elements]) for key in self._read.spec}
+        return _split(batch, self._augment)
+
+    def on_epoch_end(self):
+        if self._shuffle:
+            self._order = self._rng.permutation(len(self._order))
+
+
+def _tf_dataset(table, size, batch_size, shuffle, seed, augment):
+    import tensorflow as tf
+
+    read = _Reader(table, size)
+    keys = list(read.spec)
+    dataset = tf.data.Dataset.range(len(table))
+    if shuffle:
+        dataset = dataset.shuffle(len(table), seed=seed, reshuffle_each_iteration=True)
+
+    def load(i):
+        values = tf.numpy_function(
+            lambda i: tuple(read(int(i))[key] for key in keys), [i],
+            [tf.as_dtype(read.spec[key][1]) for key in keys], stateful=False,
+        )
+        return {key: tf.ensure_shape(v, read.spec[key][0]) for key, v in zip(keys, values)}
+
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
+    dataset = dataset.map(lambda batch: _split(batch, augment), num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def table_dataset(table, image_size, batch_size=32, shuffle=False, seed=None, output="tf.data",
+                  augment=None):
+    """Batches of `(inputs, labels)` read from `table`'s files.
+
+    `inputs` holds `"images"` float32 `(B, H, W, 3)` in [0, 1], and
+    `"provenance"` `(B, H, W, 1)` and `"groups"` `(B,)` when the table has
+    them. Images are resized straight to `image_size` (bilinear), as the
+    WSOL and group-robustness evaluation code does. The dataset carries the
+    table's `file_paths`, `labels` and `groups` (in file order; batches come
+    in that order unless `shuffle`).
+    """
+    size = check_image_size(image_size)
+    check_loader_options(batch_size, output)
+    if augment is not None and not callable(augment):
+        raise ValueError(f"Expected `augment` to be callable, received {augment!r}.")
+    if output == "pydataset":
+        dataset = TableDataset(table, size, batch_size, shuffle, seed, augment)
+    else:
+        dataset = _tf_dataset(table, size, batch_size, shuffle, seed, augment)
+    dataset.file_paths, dataset.labels, dataset.groups = table.paths, table.labels, table.groups
+    return dataset
