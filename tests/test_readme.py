@@ -25,7 +25,7 @@ def test_readme_localization_example_runs():
     import keras_provguide as kpg
 
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    (block,) = [b for b in blocks if "ProvenanceCutMix(" in b]
+    (block,) = [b for b in blocks if "max_box_acc(maps, test_boxes)" in b]
     data = kpg.datasets.digit_localization(num_train=64, num_test=8, image_size=32)
     namespace = {
         "kpg": kpg,
