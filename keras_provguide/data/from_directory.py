@@ -1,10 +1,10 @@
 """`from_directory`: image + provenance-mask pairs from disk."""
 
-import math
 import os
 
-import keras
 import numpy as np
+
+from keras_provguide.data.indexed_batches import IndexedBatches
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
@@ -246,25 +246,16 @@ def _finish(batch, augment, with_labels):
     return split_labels(batch)
 
 
-class _DirectoryDataset(keras.utils.PyDataset):
+class _DirectoryDataset(IndexedBatches):
     """The `output="pydataset"` form of `from_directory`."""
 
     def __init__(self, index, size, batch_size, shuffle, seed, augment):
-        super().__init__()
+        super().__init__(len(index.images), batch_size, shuffle, seed)
         self.file_paths = index.images
-        self._index, self._size, self._batch_size = index, size, batch_size
-        self._shuffle, self._augment = shuffle, augment
-        self._rng = np.random.default_rng(seed)
-        self._order = np.arange(len(index.images))
-        self.on_epoch_end()
-
-    def __len__(self):
-        return math.ceil(len(self._order) / self._batch_size)
+        self._index, self._size, self._augment = index, size, augment
 
     def __getitem__(self, i):
-        if not 0 <= i < len(self):
-            raise IndexError(f"Batch index {i} out of range [0, {len(self)}).")
-        rows = self._order[i * self._batch_size : (i + 1) * self._batch_size]
+        rows = self.rows(i)
         masks = self._index.masks
         pairs = [
             _load_pair(self._index.images[r], None if masks is None else masks[r], self._size)
@@ -277,10 +268,6 @@ class _DirectoryDataset(keras.utils.PyDataset):
         if self._index.labels is not None:
             batch["labels"] = np.asarray([self._index.labels[r] for r in rows], "int32")
         return _finish(batch, self._augment, self._index.labels is not None)
-
-    def on_epoch_end(self):
-        if self._shuffle:
-            self._order = self._rng.permutation(len(self._index.images))
 
 
 def _tf_dataset(index, size, batch_size, shuffle, seed, augment):

@@ -7,11 +7,11 @@ it to `table_dataset`, which reads, resizes and batches the files as a
 `tf.data.Dataset` or a `keras.utils.PyDataset`.
 """
 
-import math
 import os
 
-import keras
 import numpy as np
+
+from keras_provguide.data.indexed_batches import IndexedBatches
 
 OUTPUTS = ("tf.data", "pydataset")
 
@@ -128,31 +128,17 @@ def _split(batch, augment):
     return batch, labels
 
 
-class TableDataset(keras.utils.PyDataset):
+class TableDataset(IndexedBatches):
     """The `output="pydataset"` form of `table_dataset`."""
 
     def __init__(self, table, size, batch_size, shuffle, seed, augment):
-        super().__init__()
-        self._read, self._batch_size = _Reader(table, size), batch_size
-        self._shuffle, self._augment = shuffle, augment
-        self._rng = np.random.default_rng(seed)
-        self._order = np.arange(len(table))
-        self.on_epoch_end()
-
-    def __len__(self):
-        return math.ceil(len(self._order) / self._batch_size)
+        super().__init__(len(table), batch_size, shuffle, seed)
+        self._read, self._augment = _Reader(table, size), augment
 
     def __getitem__(self, i):
-        if not 0 <= i < len(self):
-            raise IndexError(f"Batch index {i} out of range [0, {len(self)}).")
-        rows = self._order[i * self._batch_size : (i + 1) * self._batch_size]
-        elements = [self._read(r) for r in rows]
+        elements = [self._read(r) for r in self.rows(i)]
         batch = {key: np.stack([e[key] for e in elements]) for key in self._read.spec}
         return _split(batch, self._augment)
-
-    def on_epoch_end(self):
-        if self._shuffle:
-            self._order = self._rng.permutation(len(self._order))
 
 
 def _tf_dataset(table, size, batch_size, shuffle, seed, augment):
