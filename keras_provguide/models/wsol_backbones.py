@@ -52,7 +52,8 @@ def vgg16_gap(input_shape=(224, 224, 3), weights=None):
 
     Returns:
         A `keras.Model` from images in [0, 1] to `(B, H/16, W/16, 1024)`
-        features, for `kpg.models.CAMLocalizer(num_classes, backbone=...)`.
+        features, for `kpg.models.CAMLocalizer(num_classes, backbone=...,
+        cam_width=0)` (no extra conv: pooling follows `conv6`, as theirs).
     """
     _check(input_shape, weights)
     vgg = keras.applications.VGG16(include_top=False, weights=weights, input_shape=tuple(input_shape))
