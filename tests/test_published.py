@@ -273,6 +273,14 @@ def test_edited_pairs_recover_provenance_from_each_pair(tmp_path):
     assert dataset.class_names == ["cat", "dog"]
     assert dataset.originals[2].endswith(os.path.join("cat", "cat1.png"))
     assert x["provenance"][:, :, :8].min() == 1.0 and x["provenance"][:, :, 8:].max() == 0.0
+    relabelled = kpg.datasets.edited_pairs(
+        os.path.join(root, "originals"), os.path.join(root, "edits"), image_size=16, shuffle=False,
+        labels={"cat0.png": 1, "cat1.png": 0, "dog0.png": 1, "dog1.png": 1},
+    )
+    assert relabelled.labels.tolist() == [1, 1, 0, 0, 1, 1, 1, 1]
+    with pytest.raises(ValueError, match="a label for cat1.png"):
+        kpg.datasets.edited_pairs(os.path.join(root, "originals"), os.path.join(root, "edits"),
+                                  labels={"cat0.png": 1})
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(os.path.join(root, "edits", "dog", "cow.png"))
     with pytest.raises(ValueError, match=r"cow.png: no original"):
         kpg.datasets.edited_pairs(os.path.join(root, "originals"), os.path.join(root, "edits"))

@@ -61,3 +61,10 @@ def test_bad_arguments_get_clear_errors(build):
         build((16, 16, 3))
     with pytest.raises(ValueError, match="weights"):
         build((32, 32, 3), weights=3)
+
+
+def test_resnet50_is_the_plain_classification_backbone():
+    backbone = kpg.models.resnet50((64, 64, 3))
+    assert backbone.output_shape == (None, 2, 2, 2048)  # stride 32: the last stage stays strided
+    classifier = kpg.models.ImageClassifier(2, backbone=backbone)
+    assert classifier.output_shape == (None, 2)

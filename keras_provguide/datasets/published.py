@@ -468,7 +468,7 @@ def _grouped(columns, where, size, splits, batch_size, seed, output, augment):
 
 
 def edited_pairs(originals_dir, edits_dir, image_size=224, batch_size=32, shuffle=True, seed=None,
-                 output="tf.data", augment=None, groups=None):
+                 output="tf.data", augment=None, groups=None, labels=None):
     """Generative edits of real images, with provenance recovered from each pair.
 
     Layout::
@@ -486,6 +486,9 @@ def edited_pairs(originals_dir, edits_dir, image_size=224, batch_size=32, shuffl
     Args:
         groups: optional `{original file name: group id}`; each edit takes
             its original's group.
+        labels: optional `{original file name: class id}`, for benchmarks
+            whose folders are not their classes (Waterbirds' folders are
+            species, its label land/water bird); replaces the folder ids.
 
     Returns:
         One dataset of the edits (`"images"`, `"provenance"`, `"groups"`
@@ -502,6 +505,7 @@ def edited_pairs(originals_dir, edits_dir, image_size=224, batch_size=32, shuffl
     class_names = sorted(d for d in os.listdir(originals_dir) if os.path.isdir(os.path.join(originals_dir, d)))
     if not class_names:
         raise ValueError(f"{originals_dir}: expected one folder per class, found none.")
+    labels_of = labels
     paths, originals, labels, group_ids = [], [], [], []
     for label, name in enumerate(class_names):
         stems = {}
@@ -520,7 +524,9 @@ def edited_pairs(originals_dir, edits_dir, image_size=224, batch_size=32, shuffl
             original = stems[max(matches, key=len)]
             paths.append(os.path.join(edit_folder, edit))
             originals.append(os.path.join(originals_dir, name, original))
-            labels.append(label)
+            if labels_of is not None and original not in labels_of:
+                raise ValueError(f"Expected a label for {original} in `labels`, found none.")
+            labels.append(label if labels_of is None else labels_of[original])
             if groups is not None:
                 if original not in groups:
                     raise ValueError(f"Expected a group for {original} in `groups`, found none.")

@@ -7,16 +7,18 @@
 - `ClipLocalizer`: the same for clips `(B, T, H, W, C)`: per-frame maps and
   action tubes (`frame_activation_maps`, `predict_tubes`).
 - `vgg16_gap`, `resnet50_stride1`: the WSOL literature's CAM backbones as
-  wsolevaluation defines them, on `keras.applications` (ImageNet weights
-  pass through).
+  wsolevaluation defines them, and `resnet50`, the group-robustness
+  papers' classifier, on `keras.applications` (ImageNet weights pass
+  through).
 """
 
 from keras_provguide.models.cam_localizer import CAMLocalizer
 from keras_provguide.models.clip_localizer import ClipLocalizer
 from keras_provguide.models.image_classifier import ImageClassifier
 from keras_provguide.models.small_resnet import small_resnet
-from keras_provguide.models.wsol_backbones import resnet50_stride1, vgg16_gap
+from keras_provguide.models.wsol_backbones import resnet50, resnet50_stride1, vgg16_gap
 
 __all__ = [
-    "CAMLocalizer", "ClipLocalizer", "ImageClassifier", "resnet50_stride1", "small_resnet", "vgg16_gap",
+    "CAMLocalizer", "ClipLocalizer", "ImageClassifier", "resnet50", "resnet50_stride1", "small_resnet",
+    "vgg16_gap",
 ]

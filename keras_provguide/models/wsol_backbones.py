@@ -64,6 +64,20 @@ def vgg16_gap(input_shape=(224, 224, 3), weights=None):
     return keras.Model(images, features, name="vgg16_gap")
 
 
+def resnet50(input_shape=(224, 224, 3), weights=None):
+    """`keras.applications.ResNet50` features with its ImageNet preprocessing inside.
+
+    The classification backbone of the group-robustness and edit papers
+    (ALIA, From Fake to Real): images in [0, 1] to `(B, H/32, W/32, 2048)`,
+    for `kpg.models.ImageClassifier(num_classes, backbone=...)`.
+    """
+    _check(input_shape, weights)
+    resnet = keras.applications.ResNet50(include_top=False, weights=weights, input_shape=tuple(input_shape))
+    images = keras.Input(tuple(input_shape), name="images")
+    features = resnet(_caffe_preprocessing("imagenet_preprocessing")(images))
+    return keras.Model(images, features, name="resnet50_features")
+
+
 # The layers of keras.applications.ResNet50 that give its last stage stride 2.
 _STAGE5_STRIDED = ("conv5_block1_0_conv", "conv5_block1_1_conv")
 
