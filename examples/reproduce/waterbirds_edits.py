@@ -32,11 +32,15 @@ Where the defaults come from:
 
 import argparse
 import os
+import sys
 
 import keras
 import numpy as np
 
 import keras_provguide as kpg
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import recipe_args  # noqa: E402
 
 CONFIGS = ("erm", "alia", "alia_guided")
 NUM_GROUPS = 4
@@ -122,27 +126,11 @@ def parse_args(argv=None):
     parser.add_argument("--edits", help="edits/<class>/<name>*.*: their edits")
     parser.add_argument("--config", default="alia_guided", choices=CONFIGS)
     parser.add_argument("--backbone", default="resnet50", choices=("resnet50", "small_resnet"))
-    parser.add_argument("--weights", default="imagenet",
-                        help="ResNet-50's weights: 'imagenet', 'none' or a weights file")
-    parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--guidance-weight", type=float, default=0.05)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras's fit verbosity")
-    parser.add_argument("--output-dir", default="runs/waterbirds_edits")
+    recipe_args.add_training_arguments(parser, epochs=20, output_dir="runs/waterbirds_edits")
     args = parser.parse_args(argv)
     if args.config != "erm" and not (args.originals and args.edits):
         parser.error(f"expected --originals and --edits for --config {args.config}, received none")
-    if (args.image_size < 32 or args.batch_size < 1 or args.epochs < 1 or args.learning_rate <= 0
-            or args.guidance_weight < 0):
-        parser.error(
-            "expected --image-size >= 32, --batch-size >= 1, --epochs >= 1, --learning-rate > 0 "
-            f"and --guidance-weight >= 0, received {args.image_size}, {args.batch_size}, "
-            f"{args.epochs}, {args.learning_rate}, {args.guidance_weight}"
-        )
-    return args
+    return recipe_args.check_training_arguments(parser, args)
 
 
 def main(argv=None):

@@ -31,11 +31,15 @@ results table. A run needs CUB on disk:
 
 import argparse
 import os
+import sys
 
 import keras
 import numpy as np
 
 import keras_provguide as kpg
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import recipe_args  # noqa: E402
 
 CONFIGS = ("cam", "cutmix", "cutmix_guided", "resizemix", "resizemix_guided")
 BACKBONES = {"vgg16": kpg.models.vgg16_gap, "resnet50": kpg.models.resnet50_stride1}
@@ -116,24 +120,9 @@ def parse_args(argv=None):
     parser.add_argument("--data-root", required=True, help="the folder image ids are relative to")
     parser.add_argument("--config", default="cutmix_guided", choices=CONFIGS)
     parser.add_argument("--backbone", default="vgg16", choices=sorted(BACKBONES))
-    parser.add_argument("--weights", default="imagenet", help="'imagenet', 'none' or a weights file")
-    parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--guidance-weight", type=float, default=0.05)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras's fit verbosity")
-    parser.add_argument("--output-dir", default="runs/wsol_cub")
+    recipe_args.add_training_arguments(parser, epochs=15, output_dir="runs/wsol_cub")
     args = parser.parse_args(argv)
-    if (args.image_size < 32 or args.batch_size < 1 or args.epochs < 1 or args.learning_rate <= 0
-            or args.guidance_weight < 0):
-        parser.error(
-            "expected --image-size >= 32, --batch-size >= 1, --epochs >= 1, --learning-rate > 0 "
-            f"and --guidance-weight >= 0, received {args.image_size}, {args.batch_size}, "
-            f"{args.epochs}, {args.learning_rate}, {args.guidance_weight}"
-        )
-    return args
+    return recipe_args.check_training_arguments(parser, args)
 
 
 def main(argv=None):

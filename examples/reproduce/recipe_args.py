@@ -1,0 +1,26 @@
+"""The training arguments every recipe in `examples/reproduce` takes, and their checks."""
+
+
+def add_training_arguments(parser, epochs, output_dir):
+    """`--image-size` ... `--output-dir`, with the recipe's `epochs` and `output_dir` defaults."""
+    parser.add_argument("--weights", default="imagenet", help="'imagenet', 'none' or a weights file")
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--guidance-weight", type=float, default=0.05)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras's fit verbosity")
+    parser.add_argument("--output-dir", default=output_dir)
+
+
+def check_training_arguments(parser, args):
+    """Exits through `parser.error` with what was expected and received."""
+    if (args.image_size < 32 or args.batch_size < 1 or args.epochs < 1 or args.learning_rate <= 0
+            or args.guidance_weight < 0):
+        parser.error(
+            "expected --image-size >= 32, --batch-size >= 1, --epochs >= 1, --learning-rate > 0 "
+            f"and --guidance-weight >= 0, received {args.image_size}, {args.batch_size}, "
+            f"{args.epochs}, {args.learning_rate}, {args.guidance_weight}"
+        )
+    return args
