@@ -65,14 +65,13 @@ def training_pipeline(train, config, num_classes, seed):
 
 def localization_scores(localizer, split):
     """Top-1, MaxBoxAcc@0.5 and MaxBoxAccV2 of `split` (CAMs of the true class)."""
-    maps, labels, hits = [], [], 0
+    maps, hits = [], 0
     for inputs, batch_labels in split:
         images = keras.ops.convert_to_numpy(inputs["images"])
         batch_labels = keras.ops.convert_to_numpy(batch_labels)
         logits = keras.ops.convert_to_numpy(localizer.predict_on_batch(images))
         hits += int(np.sum(np.argmax(logits, 1) == batch_labels))
         maps.append(localizer.class_activation_maps(images, class_ids=batch_labels))
-        labels.append(batch_labels)
     scores = kpg.localization.max_box_acc(np.concatenate(maps), split.boxes)
     return {
         "top1": hits / len(split.boxes), "max_box_acc_05": scores["max_box_acc"][0.5],

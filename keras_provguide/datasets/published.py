@@ -49,6 +49,13 @@ def _integer(path, number, text, what):
         raise ValueError(f"{path}, line {number}: expected an integer {what}, received {text!r}.") from None
 
 
+def _checked_options(image_size, batch_size, output, splits):
+    """`(size, splits)` after checking every loader's shared options."""
+    size = check_image_size(image_size)
+    check_loader_options(batch_size, output)
+    return size, _check_splits(splits)
+
+
 def _check_splits(splits):
     splits = (splits,) if isinstance(splits, str) else tuple(splits)
     if not splits or any(s not in SPLITS for s in splits):
@@ -109,10 +116,9 @@ def wsol_metadata(metadata_root, data_root, image_size=224, splits=SPLITS, batch
     Returns:
         `{split: dataset}` of `(inputs, labels)` batches.
     """
-    size = check_image_size(image_size)
-    check_loader_options(batch_size, output)
+    size, splits = _checked_options(image_size, batch_size, output, splits)
     datasets = {}
-    for split in _check_splits(splits):
+    for split in splits:
         folder = os.path.join(metadata_root, split)
         table, boxes, masks = _wsol_split(folder, data_root, size)
         dataset = _datasets({split: table}, size, batch_size, seed, output, augment)[split]
@@ -259,9 +265,7 @@ def waterbirds(root, image_size=224, splits=SPLITS, batch_size=32, seed=None, ou
     (0 landbird on land, 1 landbird on water, 2 waterbird on land, 3
     waterbird on water), as group_DRO numbers them.
     """
-    size = check_image_size(image_size)
-    check_loader_options(batch_size, output)
-    splits = _check_splits(splits)
+    size, splits = _checked_options(image_size, batch_size, output, splits)
     path = os.path.join(root, "metadata.csv")
     rows = _csv_rows(path, ("img_filename", "y", "split", "place"))
     columns = {key: [] for key in ("paths", "labels", "groups", "splits")}
@@ -295,9 +299,7 @@ def celeba(root, target="Blond_Hair", spurious="Male", image_size=224, splits=SP
     `2 * label + spurious`, as group_DRO numbers them; the usual task is
     `Blond_Hair` with `Male` as the spurious attribute.
     """
-    size = check_image_size(image_size)
-    check_loader_options(batch_size, output)
-    splits = _check_splits(splits)
+    size, splits = _checked_options(image_size, batch_size, output, splits)
     attributes = os.path.join(root, "list_attr_celeba.txt")
     lines = _lines(attributes)
     if len(lines) < 3:
@@ -347,9 +349,7 @@ def utkface(root, target="gender", spurious="age", age_threshold=30, fractions=(
     of train / val / test. Files whose names do not follow the pattern are
     an error (three release files are known to lack a field: remove them).
     """
-    size = check_image_size(image_size)
-    check_loader_options(batch_size, output)
-    splits = _check_splits(splits)
+    size, splits = _checked_options(image_size, batch_size, output, splits)
     for which, name in (("target", target), ("spurious", spurious)):
         if name not in UTK_ATTRIBUTES:
             raise ValueError(f"Expected `{which}` in {UTK_ATTRIBUTES}, received {name!r}.")
@@ -402,9 +402,7 @@ def csv_manifest(path, root=None, image_size=224, splits=SPLITS, batch_size=32, 
     guidance applies to those rows and an empty cell marks a real image.
     Every row needs a mask or none does.
     """
-    size = check_image_size(image_size)
-    check_loader_options(batch_size, output)
-    splits = _check_splits(splits)
+    size, splits = _checked_options(image_size, batch_size, output, splits)
     root = os.path.dirname(os.path.abspath(path)) if root is None else root
     rows = _csv_rows(path, ("path", "label", "split"))
     has_group = "group" in rows[0][1]

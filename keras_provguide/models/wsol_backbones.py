@@ -31,6 +31,12 @@ def _caffe_preprocessing(name):
     return layer
 
 
+def _preprocessed(features, input_shape, name):
+    """`features` behind the ImageNet preprocessing: a model from images in [0, 1]."""
+    images = keras.Input(tuple(input_shape), name="images")
+    return keras.Model(images, features(_caffe_preprocessing("imagenet_preprocessing")(images)), name=name)
+
+
 def _check(input_shape, weights):
     if (not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3 or input_shape[-1] != 3
             or not all(isinstance(s, int) and s >= 32 for s in input_shape[:2])):
@@ -58,10 +64,8 @@ def vgg16_gap(input_shape=(224, 224, 3), weights=None):
     _check(input_shape, weights)
     vgg = keras.applications.VGG16(include_top=False, weights=weights, input_shape=tuple(input_shape))
     conv5 = keras.Model(vgg.inputs, vgg.get_layer("block5_conv3").output, name="vgg16_conv5")
-    images = keras.Input(tuple(input_shape), name="images")
-    features = conv5(_caffe_preprocessing("imagenet_preprocessing")(images))
-    features = keras.layers.Conv2D(1024, 3, padding="same", activation="relu", name="conv6")(features)
-    return keras.Model(images, features, name="vgg16_gap")
+    conv6 = keras.layers.Conv2D(1024, 3, padding="same", activation="relu", name="conv6")
+    return _preprocessed(lambda x: conv6(conv5(x)), input_shape, "vgg16_gap")
 
 
 def resnet50(input_shape=(224, 224, 3), weights=None):
@@ -73,9 +77,7 @@ def resnet50(input_shape=(224, 224, 3), weights=None):
     """
     _check(input_shape, weights)
     resnet = keras.applications.ResNet50(include_top=False, weights=weights, input_shape=tuple(input_shape))
-    images = keras.Input(tuple(input_shape), name="images")
-    features = resnet(_caffe_preprocessing("imagenet_preprocessing")(images))
-    return keras.Model(images, features, name="resnet50_features")
+    return _preprocessed(resnet, input_shape, "resnet50_features")
 
 
 # The layers of keras.applications.ResNet50 that give its last stage stride 2.
@@ -113,6 +115,4 @@ def resnet50_stride1(input_shape=(224, 224, 3), weights=None):
         )
     stride1 = keras.Model.from_config(config)
     stride1.set_weights(resnet.get_weights())
-    images = keras.Input(tuple(input_shape), name="images")
-    features = stride1(_caffe_preprocessing("imagenet_preprocessing")(images))
-    return keras.Model(images, features, name="resnet50_stride1")
+    return _preprocessed(stride1, input_shape, "resnet50_stride1")
