@@ -210,3 +210,47 @@ def test_backup_and_restore_resumes_in_the_right_phase(tmp_path, interrupt_at):
             rtol=1e-5, atol=1e-6, err_msg=actual.path,
         )
     np.testing.assert_allclose(resumed.loss.group_weights, reference.loss.group_weights, rtol=1e-5)
+
+
+def _manifest_split(root, count, with_mask):
+    """A `kpg.datasets.csv_manifest` train split of `count` PNGs; the file name is the sample id."""
+    import os
+
+    from PIL import Image
+
+    os.makedirs(os.path.join(root, "masks"), exist_ok=True)
+    lines = ["path,label,group,split" + (",mask" if with_mask else "")]
+    for i in range(count):
+        pixels = np.full((8, 8, 3), i * 5, np.uint8)
+        Image.fromarray(pixels).save(os.path.join(root, f"{i}.png"))
+        mask = np.zeros((8, 8), np.uint8)
+        mask[:, 4:] = 255
+        Image.fromarray(mask).save(os.path.join(root, "masks", f"{i}.png"))
+        lines.append(f"{i}.png,{i % 2},{i % 4},train" + (f",masks/{i}.png" if with_mask else ""))
+    with open(os.path.join(root, "manifest.csv"), "w") as file:
+        file.write("\n".join(lines) + "\n")
+    return kpg.datasets.csv_manifest(os.path.join(root, "manifest.csv"), image_size=8, splits="train")["train"]
+
+
+def test_file_backed_sets_give_the_batches_of_the_same_arrays(tmp_path):
+    (tmp_path / "s").mkdir()
+    (tmp_path / "r").mkdir()
+    synthetic = _manifest_split(str(tmp_path / "s"), 12, with_mask=True)
+    real = _manifest_split(str(tmp_path / "r"), 10, with_mask=False)
+    as_arrays = [s.row_reader.batch(np.arange(len(s.labels))) for s in (synthetic, real)]
+    options = dict(synthetic_epochs=1, batch_size=4, real_sampling="group_balanced", seed=3)
+    from_files = kpg.data.FakeThenReal(synthetic, real, **options)
+    from_arrays = kpg.data.FakeThenReal(*as_arrays, **options)
+    assert from_files.has_provenance == {"synthetic": True, "real": False}
+    for epoch in (0, 1):
+        for step in range(from_files.steps_per_epoch):
+            (x, y), (x_ref, y_ref) = from_files.batch(epoch, step), from_arrays.batch(epoch, step)
+            assert sorted(x) == sorted(x_ref) == ["groups", "images", "provenance"]
+            for key in x:
+                assert x[key].dtype == x_ref[key].dtype
+                np.testing.assert_array_equal(x[key], x_ref[key])
+            np.testing.assert_array_equal(y, y_ref)
+            if epoch == 1:  # the real set has no masks: provenance 1 everywhere
+                assert np.all(x["provenance"] == 1.0)
+            else:
+                assert np.all(x["provenance"][:, :, :4] == 0.0) and np.all(x["provenance"][:, :, 4:] == 1.0)

@@ -2,6 +2,7 @@
 
 import importlib.util
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -122,3 +123,83 @@ def test_waterbirds_edits_recipe_needs_the_edits(capsys):
     with pytest.raises(SystemExit):
         _load("waterbirds_edits").parse_args(["--waterbirds-root", "w", "--config", "alia"])
     assert "expected --originals and --edits" in capsys.readouterr().err
+
+
+def _faces_fixture(root):
+    """CelebA's release layout (Smiling vs Male, 3 splits) and a synthetic manifest with masks."""
+    rng = np.random.default_rng(2)
+    names = ["Male", "Smiling", "Young"]
+    rows, partition = [], []
+    for i in range(36):
+        smiling, male = i % 2, (i // 2) % 2
+        split = 0 if i < 20 else (1 if i < 28 else 2)
+        name = f"{i + 1:06d}.jpg"
+        pixels = rng.integers(0, 40, (40, 36, 3), dtype=np.uint8)
+        pixels[:, :, 2 if male else 0] += 80  # the spurious cue: a colour cast
+        pixels[24:30, 10:26] = 220 if smiling else 30  # the "smile"
+        path = os.path.join(root, "celeba", "img_align_celeba", name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        Image.fromarray(pixels).save(path)
+        rows.append(f"{name}  {2 * male - 1}  {2 * smiling - 1}  1")
+        partition.append(f"{name} {split}")
+    Path(root, "celeba", "list_attr_celeba.txt").write_text("\n".join([str(len(rows)), " ".join(names)] + rows) + "\n")
+    Path(root, "celeba", "list_eval_partition.txt").write_text("\n".join(partition) + "\n")
+    lines = ["path,label,group,split,mask"]
+    os.makedirs(os.path.join(root, "synthetic", "masks"))
+    for i in range(16):  # balanced over the four groups
+        smiling, male = i % 2, (i // 2) % 2
+        pixels = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+        pixels[20:26, 8:24] = 220 if smiling else 30
+        mask = np.zeros((32, 32), np.uint8)
+        mask[16:30, 4:28] = 255  # the face as provenance
+        Image.fromarray(pixels).save(os.path.join(root, "synthetic", f"{i}.png"))
+        Image.fromarray(mask).save(os.path.join(root, "synthetic", "masks", f"{i}.png"))
+        lines.append(f"{i}.png,{smiling},{2 * smiling + male},train,masks/{i}.png")
+    Path(root, "synthetic", "manifest.csv").write_text("\n".join(lines) + "\n")
+    return os.path.join(root, "celeba"), os.path.join(root, "synthetic", "manifest.csv")
+
+
+@pytest.mark.parametrize("config", ["ffr_guided", "ffr_groupdro", "ffr_dfr", "erm"])
+def test_ffr_faces_recipe_runs_end_to_end(tmp_path, config, capsys):
+    celeba, manifest = _faces_fixture(str(tmp_path))
+    scores = _load("ffr_faces").main([
+        "--dataset", "celeba", "--data-root", celeba, "--synthetic-manifest", manifest, "--config", config,
+        "--backbone", "small_resnet", "--image-size", "32", "--batch-size", "8", "--synthetic-epochs", "1",
+        "--real-epochs", "2", "--verbose", "0", "--output-dir", str(tmp_path / "run"),
+    ] + (["--bias", "0.7"] if config == "ffr_groupdro" else []))
+    for key in ("worst_group_accuracy", "balanced_group_accuracy", "average_group_accuracy"):
+        assert 0.0 <= scores[key] <= 1.0
+    assert scores["worst_group_accuracy"] <= scores["balanced_group_accuracy"]
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    header, *rows = (line.split(",") for line in log)
+    if config == "erm":
+        assert len(rows) == 2 and set(scores["selected_val_worst_group_accuracy"]) == {"real"}
+    else:
+        assert [int(float(r[header.index("phase")])) for r in rows] == [0, 1, 1]
+        assert set(scores["selected_val_worst_group_accuracy"]) == {"synthetic", "real"}
+        penalties = [float(r[header.index("guidance_penalty")]) for r in rows]
+        assert (penalties[0] > 0) == (config == "ffr_guided") and penalties[1:] == [0.0, 0.0]
+    if config == "ffr_dfr":
+        assert scores["dfr_c"] > 0
+    assert f"| celeba {config} |" in capsys.readouterr().out
+
+
+def test_ffr_faces_bias_keeps_one_minus_bias_of_each_minority_group():
+    module = _load("ffr_faces")
+    labels = np.repeat([0, 0, 1, 1], [90, 30, 20, 60])
+    groups = np.repeat([0, 1, 2, 3], [90, 30, 20, 60])
+    rows = module.biased_rows(labels, groups, 0.9, 0, np.random.default_rng(0))
+    assert np.bincount(groups[rows], minlength=4).tolist() == [90, 10, 7, 60]
+    rows = module.biased_rows(labels, groups, 0.99, 10, np.random.default_rng(0))
+    assert np.bincount(groups[rows], minlength=4).tolist() == [90, 10, 10, 60]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--config", "ffr_erm"], "expected --synthetic-manifest"),
+    (["--config", "erm", "--bias", "1.0"], r"expected --bias in \[0.5, 1\)"),
+    (["--config", "erm", "--real-epochs", "0"], "--real-epochs >= 1"),
+])
+def test_ffr_faces_recipe_rejects_bad_arguments(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        _load("ffr_faces").parse_args(["--data-root", "d"] + argv)
+    assert re.search(message, capsys.readouterr().err)

@@ -2,11 +2,15 @@
 
 
 def add_training_arguments(parser, epochs, output_dir):
-    """`--image-size` ... `--output-dir`, with the recipe's `epochs` and `output_dir` defaults."""
+    """`--image-size` ... `--output-dir`, with the recipe's `epochs` and `output_dir` defaults.
+
+    `epochs=None` leaves `--epochs` out (for recipes that count epochs per phase).
+    """
     parser.add_argument("--weights", default="imagenet", help="'imagenet', 'none' or a weights file")
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=epochs)
+    if epochs is not None:
+        parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--guidance-weight", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
@@ -16,11 +20,12 @@ def add_training_arguments(parser, epochs, output_dir):
 
 def check_training_arguments(parser, args):
     """Exits through `parser.error` with what was expected and received."""
-    if (args.image_size < 32 or args.batch_size < 1 or args.epochs < 1 or args.learning_rate <= 0
+    epochs = getattr(args, "epochs", 1)
+    if (args.image_size < 32 or args.batch_size < 1 or epochs < 1 or args.learning_rate <= 0
             or args.guidance_weight < 0):
         parser.error(
             "expected --image-size >= 32, --batch-size >= 1, --epochs >= 1, --learning-rate > 0 "
             f"and --guidance-weight >= 0, received {args.image_size}, {args.batch_size}, "
-            f"{args.epochs}, {args.learning_rate}, {args.guidance_weight}"
+            f"{epochs}, {args.learning_rate}, {args.guidance_weight}"
         )
     return args

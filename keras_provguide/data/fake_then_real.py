@@ -41,8 +41,12 @@ class FakeThenReal(keras.utils.PyDataset):
     Args:
         synthetic: the synthetic set: `(x, y)` with `x` a dict of arrays
             holding `"images"` (or an image array), or a dict of arrays
-            holding `"labels"` (as `kpg.datasets.spurious_digits` returns).
-        real: the real training set, in the same form.
+            holding `"labels"` (as `kpg.datasets.spurious_digits` returns),
+            or a split of a `kpg.datasets` file loader (`csv_manifest`,
+            `celeba`, `waterbirds`, ...), read from disk batch by batch so a
+            set larger than memory works (the loader's `augment` is not
+            applied).
+        real: the real training set, in any of these forms.
         synthetic_epochs: int >= 0, the number of epochs on synthetic data.
         batch_size: int >= 1.
         steps_per_epoch: batches per epoch, in both phases; by default one
@@ -77,22 +81,21 @@ class FakeThenReal(keras.utils.PyDataset):
         sets = {SYNTHETIC: _as_set(synthetic, SYNTHETIC), REAL: _as_set(real, REAL)}
         #: Whether each set came with its own provenance (before padding).
         self.has_provenance = {
-            name: inputs_lib.PROVENANCE in x for name, (x, _) in sets.items()
+            name: inputs_lib.PROVENANCE in data.spec for name, data in sets.items()
         }
         self._sets = _harmonise(sets[SYNTHETIC], sets[REAL])
-        real_x, _ = self._sets[REAL]
-        num_real = len(real_x[inputs_lib.IMAGES])
+        num_real = len(sets[REAL])
         if steps_per_epoch is None:
             steps_per_epoch = math.ceil(num_real / self.batch_size)
         self.steps_per_epoch = _int_at_least(steps_per_epoch, 1, "steps_per_epoch")
         self._balanced_p = None
         if real_sampling == "group_balanced":
-            if GROUPS not in real_x:
+            if sets[REAL].groups is None:
                 raise ValueError(
                     "real_sampling='group_balanced' needs 'groups' in the real set, "
-                    f"received keys {sorted(real_x)}."
+                    f"received keys {sorted(sets[REAL].spec)}."
                 )
-            groups = real_x[GROUPS]
+            groups = sets[REAL].groups
             counts = np.bincount(groups)
             p = 1.0 / counts[groups]
             self._balanced_p = p / p.sum()
@@ -116,9 +119,8 @@ class FakeThenReal(keras.utils.PyDataset):
         phase_step = (epoch - (0 if phase == SYNTHETIC else self.synthetic_epochs)) * (
             self.steps_per_epoch
         ) + step
-        x, y = self._sets[phase]
-        indices = self._indices(phase, phase_step, len(y))
-        return {key: value[indices] for key, value in x.items()}, y[indices]
+        harmonised = self._sets[phase]
+        return _read(harmonised, self._indices(phase, phase_step, len(harmonised[0])))
 
     def __getitem__(self, index):
         step = self._first_epoch * self.steps_per_epoch + int(index)
@@ -149,15 +151,51 @@ def shuffled_pass_indices(size, batch_size, step, seed_key):
     return indices
 
 
+class _ArraySet:
+    """A set held in memory: `x` a dict of arrays, `y` labels."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+        self.labels = y
+        self.groups = x.get(GROUPS)
+        self.spec = {key: (value.shape[1:], value.dtype) for key, value in x.items()}
+        self.label_spec = (y.shape[1:], y.dtype)
+
+    def __len__(self):
+        return len(self.y)
+
+    def take(self, indices):
+        return {key: value[indices] for key, value in self.x.items()}, self.y[indices]
+
+
+class _FileSet:
+    """A set read from files, row by row: a `kpg.datasets` loader's dataset."""
+
+    def __init__(self, reader):
+        self.reader = reader
+        self.labels, self.groups = reader.table.labels, reader.table.groups
+        self.spec = {key: spec for key, spec in reader.spec.items() if key in _KEYS}
+        self.label_spec = reader.spec["labels"]
+
+    def __len__(self):
+        return len(self.labels)
+
+    def take(self, indices):
+        batch = self.reader.batch(indices)
+        return {key: batch[key] for key in self.spec}, batch["labels"]
+
+
 def _as_set(data, name):
+    if hasattr(data, "row_reader"):
+        return _FileSet(data.row_reader)
     if isinstance(data, dict) and "labels" in data:
         x, y = split_labels(data)
     elif isinstance(data, (tuple, list)) and len(data) == 2:
         x, y = data
     else:
         raise ValueError(
-            f"Expected the {name} set as (x, y) or a dict holding 'labels', received "
-            f"{type(data).__name__}."
+            f"Expected the {name} set as (x, y), a dict holding 'labels' or a dataset of a "
+            f"`kpg.datasets` loader, received {type(data).__name__}."
         )
     if not isinstance(x, dict):
         x = {inputs_lib.IMAGES: x}
@@ -184,41 +222,57 @@ def _as_set(data, name):
             )
         if x[GROUPS].min() < 0:
             raise ValueError(f"Expected 'groups' ids >= 0 in the {name} set.")
-    return x, y
+    return _ArraySet(x, y)
 
 
 def _harmonise(synthetic, real):
-    """Both sets with the same keys, dtypes and trailing shapes."""
+    """`{phase: (set, dtypes)}`: both sets read with the same keys, dtypes and shapes.
+
+    A set without provenance, beside one with it, gets all-ones provenance
+    at each batch.
+    """
     sets = {SYNTHETIC: synthetic, REAL: real}
     for key in (GROUPS, inputs_lib.SOURCE_LABELS):
-        present = [name for name, (x, _) in sets.items() if key in x]
+        present = [name for name, data in sets.items() if key in data.spec]
         if len(present) == 1:
             raise ValueError(
                 f"Expected '{key}' in both the synthetic and the real set or in "
                 f"neither, received it in the {present[0]} set only."
             )
-    shapes = {name: x[inputs_lib.IMAGES].shape[1:] for name, (x, _) in sets.items()}
+    shapes = {name: tuple(data.spec[inputs_lib.IMAGES][0]) for name, data in sets.items()}
     if shapes[SYNTHETIC] != shapes[REAL]:
         raise ValueError(
             "Expected synthetic and real images of the same shape, received "
             f"{shapes[SYNTHETIC]} and {shapes[REAL]}."
         )
-    label_shapes = {name: y.shape[1:] for name, (_, y) in sets.items()}
+    label_shapes = {name: tuple(data.label_spec[0]) for name, data in sets.items()}
     if label_shapes[SYNTHETIC] != label_shapes[REAL]:
         raise ValueError(
             "Expected synthetic and real labels of the same kind, received "
             f"per-sample shapes {label_shapes[SYNTHETIC]} and {label_shapes[REAL]}."
         )
-    provenance = [x[inputs_lib.PROVENANCE] for x, _ in sets.values() if inputs_lib.PROVENANCE in x]
-    integer = all(np.issubdtype(y.dtype, np.integer) for _, y in sets.values())
-    for name, (x, y) in sets.items():
-        if provenance and inputs_lib.PROVENANCE not in x:
-            shape = (len(y),) + provenance[0].shape[1:]
-            x[inputs_lib.PROVENANCE] = np.ones(shape, "float32")
-        for key, value in x.items():
-            x[key] = value.astype("int32" if key in (GROUPS, inputs_lib.SOURCE_LABELS) else "float32")
-        sets[name] = (x, y.astype("int32" if integer else "float32"))
-    return sets
+    keys = set().union(*(data.spec for data in sets.values()))
+    provenance = [data.spec[inputs_lib.PROVENANCE][0] for data in sets.values()
+                  if inputs_lib.PROVENANCE in data.spec]
+    if len(provenance) == 2 and tuple(provenance[0]) != tuple(provenance[1]):
+        raise ValueError(
+            "Expected synthetic and real provenance of the same shape, received "
+            f"{tuple(provenance[0])} and {tuple(provenance[1])}."
+        )
+    integer = all(np.issubdtype(np.dtype(data.label_spec[1]), np.integer) for data in sets.values())
+    dtypes = {key: "int32" if key in (GROUPS, inputs_lib.SOURCE_LABELS) else "float32" for key in keys}
+    dtypes["labels"] = "int32" if integer else "float32"
+    return {name: (data, dtypes, tuple(provenance[0]) if provenance else None)
+            for name, data in sets.items()}
+
+
+def _read(harmonised, indices):
+    """`(x, y)` of the rows `indices`, with the keys and dtypes of both phases."""
+    data, dtypes, provenance_shape = harmonised
+    x, y = data.take(indices)
+    if provenance_shape is not None and inputs_lib.PROVENANCE not in x:
+        x[inputs_lib.PROVENANCE] = np.ones((len(indices),) + provenance_shape, "float32")
+    return {key: np.asarray(value, dtypes[key]) for key, value in x.items()}, np.asarray(y, dtypes["labels"])
 
 
 def _int_at_least(value, low, name):

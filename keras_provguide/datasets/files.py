@@ -48,6 +48,15 @@ class FileTable:
     def __len__(self):
         return len(self.paths)
 
+    def subset(self, rows):
+        """A `FileTable` of the rows `rows` (int indices), in that order."""
+        rows = np.asarray(rows, "int64").reshape(-1)
+        if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
+            raise ValueError(f"Expected row indices in [0, {len(self)}), received {rows.min()}..{rows.max()}.")
+        pick = lambda values: None if values is None else [values[r] for r in rows]  # noqa: E731
+        return FileTable(pick(self.paths), self.labels[rows], pick(self.groups), pick(self.masks),
+                         pick(self.originals))
+
     def check_files(self, where):
         """Raises a `ValueError` naming the first missing file and `where` it was listed."""
         for name in ("paths", "masks", "originals"):
@@ -91,8 +100,11 @@ def read_image(path, size, mode="RGB"):
     return pixels if pixels.ndim == 3 else pixels[..., None]
 
 
-class _Reader:
-    """Reads row `i` of a `FileTable` as one element of the dict contract."""
+class RowReader:
+    """Reads rows of a `FileTable` as elements of the dict contract.
+
+    `spec` is `{key: (shape, dtype)}` of one element, `"labels"` included.
+    """
 
     def __init__(self, table, size):
         self.table, self.size = table, size
@@ -119,6 +131,11 @@ class _Reader:
         element["labels"] = np.int32(table.labels[i])
         return element
 
+    def batch(self, rows):
+        """The rows `rows` stacked: `{key: (len(rows), ...)}`, `"labels"` included."""
+        elements = [self(int(r)) for r in rows]
+        return {key: np.stack([e[key] for e in elements]) for key in self.spec}
+
 
 def _split(batch, augment):
     if augment is not None:
@@ -133,18 +150,16 @@ class TableDataset(IndexedBatches):
 
     def __init__(self, table, size, batch_size, shuffle, seed, augment):
         super().__init__(len(table), batch_size, shuffle, seed)
-        self._read, self._augment = _Reader(table, size), augment
+        self._read, self._augment = RowReader(table, size), augment
 
     def __getitem__(self, i):
-        elements = [self._read(r) for r in self.rows(i)]
-        batch = {key: np.stack([e[key] for e in elements]) for key in self._read.spec}
-        return _split(batch, self._augment)
+        return _split(self._read.batch(self.rows(i)), self._augment)
 
 
 def _tf_dataset(table, size, batch_size, shuffle, seed, augment):
     import tensorflow as tf
 
-    read = _Reader(table, size)
+    read = RowReader(table, size)
     keys = list(read.spec)
     dataset = tf.data.Dataset.range(len(table))
     if shuffle:
@@ -171,7 +186,8 @@ def table_dataset(table, image_size, batch_size=32, shuffle=False, seed=None, ou
     them. Images are resized straight to `image_size` (bilinear), as the
     WSOL and group-robustness evaluation code does. The dataset carries the
     table's `file_paths`, `labels` and `groups` (in file order; batches come
-    in that order unless `shuffle`).
+    in that order unless `shuffle`), and `row_reader`, a `RowReader` of
+    its rows, through which `kpg.data.FakeThenReal` draws its own batches.
     """
     size = check_image_size(image_size)
     check_loader_options(batch_size, output)
@@ -182,4 +198,5 @@ def table_dataset(table, image_size, batch_size=32, shuffle=False, seed=None, ou
     else:
         dataset = _tf_dataset(table, size, batch_size, shuffle, seed, augment)
     dataset.file_paths, dataset.labels, dataset.groups = table.paths, table.labels, table.groups
+    dataset.row_reader = RowReader(table, size)
     return dataset
