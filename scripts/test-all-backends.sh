@@ -13,6 +13,11 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet -c constraints-cpu.txt -e ".[all,keras-cv]"
+# KerasHub declares tensorflow-text, which pulls the full `tensorflow` beside
+# tensorflow-cpu; its image backbones need neither, so it goes in without its
+# declared dependencies, and with the ones its import needs.
+"$VENV/bin/python" -m pip install --quiet --no-deps "keras-hub==0.32.0"
+"$VENV/bin/python" -m pip install --quiet -c constraints-cpu.txt tokenizers sentencepiece regex rich kagglehub
 
 export TF_CPP_MIN_LOG_LEVEL=2 PYTHONHASHSEED=0
 reports="$(mktemp -d)"

@@ -10,15 +10,19 @@
   wsolevaluation defines them, and `resnet50`, the group-robustness
   papers' classifier, on `keras.applications` (ImageNet weights pass
   through).
+- `keras_hub_backbone`: a KerasHub image `Backbone` (a preset by name or
+  directory, or an instance) with its preset's normalisation inside
+  (optional extra `keras-hub`).
 """
 
 from keras_provguide.models.cam_localizer import CAMLocalizer
 from keras_provguide.models.clip_localizer import ClipLocalizer
 from keras_provguide.models.image_classifier import ImageClassifier
+from keras_provguide.models.keras_hub_backbones import keras_hub_backbone
 from keras_provguide.models.small_resnet import small_resnet
 from keras_provguide.models.wsol_backbones import resnet50, resnet50_stride1, vgg16_gap
 
 __all__ = [
-    "CAMLocalizer", "ClipLocalizer", "ImageClassifier", "resnet50", "resnet50_stride1", "small_resnet",
+    "CAMLocalizer", "ClipLocalizer", "ImageClassifier", "keras_hub_backbone", "resnet50", "resnet50_stride1", "small_resnet",
     "vgg16_gap",
 ]
