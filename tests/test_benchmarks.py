@@ -5,6 +5,7 @@ import json
 import os
 import sys
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
@@ -12,6 +13,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
 import common  # noqa: E402
 import edits_classification  # noqa: E402
 import ffr_stability  # noqa: E402
+import recipe_throughput  # noqa: E402
 import spurious_digits  # noqa: E402
 import step_overhead  # noqa: E402
 import wsol_digits  # noqa: E402
@@ -442,3 +444,16 @@ def test_edits_classification_reports_from_resumed_runs_of_every_backend(tmp_pat
     ]  # jax lacks `guided` for seed 0: no complete seed, no row.
     assert differences[0]["per_seed"] == [0.2]
     assert os.path.exists(str(tmp_path / "edits.md")) and os.path.exists(str(tmp_path / "edits_torch.png"))
+
+
+def test_recipe_throughput_worker_times_plain_and_guided_steps(monkeypatch, capsys):
+    module = recipe_throughput
+    monkeypatch.setitem(module.MODELS, "tiny", ("small_resnet", "cam", 32, 4, 3))
+    monkeypatch.setitem(module.RECIPES, "tiny recipe", ("tiny", 100, 2))
+    module.worker(argparse.Namespace(model="tiny", steps=2))
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for mode in ("plain", "guided"):
+        times = result["seconds_per_step"][mode]["all"]
+        assert len(times) == 2 and result["seconds_per_step"][mode]["median"] == pytest.approx(float(np.median(times)))
+    # 100 images x 2 epochs at 3600 s per step of 4 images: 50 hours.
+    assert module.estimate("tiny recipe", 3600.0) == pytest.approx(50.0)

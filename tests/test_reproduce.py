@@ -45,22 +45,25 @@ def _wsol_fixture(root):
     return os.path.join(root, "metadata"), os.path.join(root, "images")
 
 
-@pytest.mark.parametrize("config", ["cutmix_guided", "resizemix"])
-def test_wsol_cub_recipe_runs_end_to_end(tmp_path, config, capsys):
+@pytest.mark.parametrize("config, select", [("cutmix_guided", "last"), ("resizemix", "best")])
+def test_wsol_cub_recipe_runs_end_to_end(tmp_path, config, select, capsys):
     metadata, images = _wsol_fixture(str(tmp_path))
     results = _load("wsol_cub").main([
-        "--metadata-root", metadata, "--data-root", images, "--config", config,
-        "--weights", "none", "--image-size", "32", "--batch-size", "4", "--epochs", "1",
+        "--metadata-root", metadata, "--data-root", images, "--config", config, "--select", select,
+        "--weights", "none", "--image-size", "32", "--batch-size", "4", "--epochs", "2",
         "--verbose", "0", "--output-dir", str(tmp_path / "run"),
     ])
     for split in ("val", "test"):
         for value in results[split].values():
             assert 0.0 <= value <= 1.0
-    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
-    assert len(log) == 2 and "loss" in log[0]
+    header, *rows = (line.split(",") for line in (tmp_path / "run" / "log.csv").read_text().splitlines())
+    assert len(rows) == 2 and "loss" in header
+    val_scores = [float(row[header.index("val_max_box_acc_v2")]) for row in rows]
+    # The final val score is the last epoch's, or the best epoch's with --select best.
+    expected = max(val_scores) if select == "best" else val_scores[-1]
+    assert results["val"]["max_box_acc_v2"] == pytest.approx(expected, abs=1e-6)
     if config.endswith("_guided"):
-        header, row = (line.split(",") for line in log)
-        assert float(row[header.index("guidance_penalty")]) > 0
+        assert float(rows[0][header.index("guidance_penalty")]) > 0
     assert f"| {config} (vgg16) |" in capsys.readouterr().out
 
 

@@ -3,9 +3,12 @@
 Reads CUB in wsolevaluation's metadata format (`kpg.datasets.wsol_metadata`),
 trains a CAM with the VGG16-GAP backbone wsolevaluation defines
 (`kpg.models.vgg16_gap`, or `--backbone resnet50`: `resnet50_stride1`) on
-class labels only, and scores the last epoch's CAMs with MaxBoxAccV2 and
-MaxBoxAcc@0.5 on `val` and `test`, as wsolevaluation's example command does
-(`--eval_checkpoint_type last`).
+class labels only, scores `val` after every epoch (top-1, MaxBoxAcc@0.5,
+MaxBoxAccV2, in the CSV log), and scores the last epoch's CAMs on `val` and
+`test`, as wsolevaluation's example command does (`--eval_checkpoint_type
+last`); `--select best` keeps the epoch of best `val` MaxBoxAccV2 instead
+(their `best`; `val` is their `train-fullsup` split, the one meant for
+model and hyperparameter selection).
 
 Where the defaults come from:
 
@@ -79,6 +82,30 @@ def localization_scores(localizer, split):
     }
 
 
+class ValidationLocalization(keras.callbacks.Callback):
+    """Scores `split` after each epoch into the logs (`val_top1`, `val_max_box_acc_v2`, ...).
+
+    With `keep_best`, the model ends with the weights of the epoch of best
+    MaxBoxAccV2.
+    """
+
+    def __init__(self, localizer, split, keep_best):
+        super().__init__()
+        self.localizer, self.split, self.keep_best = localizer, split, keep_best
+        self.best, self.best_weights = -1.0, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        scores = localization_scores(self.localizer, self.split)
+        if logs is not None:
+            logs.update({f"val_{name}": value for name, value in scores.items()})
+        if self.keep_best and scores["max_box_acc_v2"] > self.best:
+            self.best, self.best_weights = scores["max_box_acc_v2"], self.localizer.get_weights()
+
+    def on_train_end(self, logs=None):
+        if self.keep_best and self.best_weights is not None:
+            self.localizer.set_weights(self.best_weights)
+
+
 def run(args):
     """Trains `args.config`; returns `{split: scores}` for `val` and `test`."""
     splits = kpg.datasets.wsol_metadata(
@@ -108,7 +135,10 @@ def run(args):
     model.fit(
         training_pipeline(splits["train"], args.config, max(num_classes, 2), args.seed),
         epochs=args.epochs, verbose=args.verbose,
-        callbacks=[keras.callbacks.CSVLogger(os.path.join(args.output_dir, "log.csv"))],
+        callbacks=[  # the log last, so that it sees the validation scores
+            ValidationLocalization(localizer, splits["val"], keep_best=args.select == "best"),
+            keras.callbacks.CSVLogger(os.path.join(args.output_dir, "log.csv")),
+        ],
     )
     return {split: localization_scores(localizer, splits[split]) for split in ("val", "test")}
 
@@ -119,6 +149,8 @@ def parse_args(argv=None):
     parser.add_argument("--data-root", required=True, help="the folder image ids are relative to")
     parser.add_argument("--config", default="cutmix_guided", choices=CONFIGS)
     parser.add_argument("--backbone", default="vgg16", choices=sorted(BACKBONES))
+    parser.add_argument("--select", default="last", choices=("last", "best"),
+                        help="the last epoch, or the best by val MaxBoxAccV2")
     recipe_args.add_training_arguments(parser, epochs=15, output_dir="runs/wsol_cub")
     args = parser.parse_args(argv)
     return recipe_args.check_training_arguments(parser, args)

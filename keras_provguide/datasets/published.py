@@ -398,9 +398,9 @@ def csv_manifest(path, root=None, image_size=224, splits=SPLITS, batch_size=32, 
     Paths are relative to `root` (default: the manifest's folder). `split`
     is `train`, `val` or `test` (or 0 / 1 / 2). With a `group` column,
     `inputs["groups"]` carries it; with a `mask` column (a grayscale PNG,
-    255 on the labelled target), `inputs["provenance"]` carries it, so
-    guidance applies to those rows and an empty cell marks a real image.
-    Every row needs a mask or none does.
+    255 on the labelled target), `inputs["provenance"]` carries it, and
+    every row needs a mask. Keep synthetic and real images in two manifests:
+    `kpg.data.FakeThenReal` takes a split of each.
     """
     size, splits = _checked_options(image_size, batch_size, output, splits)
     root = os.path.dirname(os.path.abspath(path)) if root is None else root
