@@ -449,11 +449,14 @@ def test_edits_classification_reports_from_resumed_runs_of_every_backend(tmp_pat
 def test_recipe_throughput_worker_times_plain_and_guided_steps(monkeypatch, capsys):
     module = recipe_throughput
     monkeypatch.setitem(module.MODELS, "tiny", ("small_resnet", "cam", 32, 4, 3))
-    monkeypatch.setitem(module.RECIPES, "tiny recipe", ("tiny", 100, 2))
+    monkeypatch.setitem(module.RECIPES, "tiny recipe", ("tiny", 100, 2, 1))
     module.worker(argparse.Namespace(model="tiny", steps=2))
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for mode in ("plain", "guided"):
         times = result["seconds_per_step"][mode]["all"]
         assert len(times) == 2 and result["seconds_per_step"][mode]["median"] == pytest.approx(float(np.median(times)))
-    # 100 images x 2 epochs at 3600 s per step of 4 images: 50 hours.
+    # 100 images x 2 epochs at 3600 s per step of 4 images: 50 hours; one epoch guided at 3x: 100.
     assert module.estimate("tiny recipe", 3600.0) == pytest.approx(50.0)
+    assert module.estimate("tiny recipe", 3600.0, 3 * 3600.0) == pytest.approx(100.0)
+    table = module.report({"jax": {"tiny": result}})
+    assert "| jax | tiny recipe |" in table and "full run, guided configuration (h)" in table
