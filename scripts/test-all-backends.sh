@@ -25,7 +25,7 @@ status=0
 for backend in $BACKENDS; do
   echo "=== KERAS_BACKEND=$backend"
   rc=0
-  KERAS_BACKEND="$backend" "$VENV/bin/python" -m pytest -p no:cacheprovider \
+  KERAS_BACKEND="$backend" "$VENV/bin/python" -m pytest -p no:cacheprovider --durations=15 \
     --junitxml="$reports/$backend.xml" tests || rc=$?
   if [ "$rc" -eq 5 ]; then
     echo "!! pytest collected no tests on $backend" >&2
