@@ -1,4 +1,4 @@
-"""Spatio-temporal localization on moving digits: temporal mixing with and without guidance, weights chosen on validation.
+"""Spatio-temporal localization on moving digits: temporal mixing +- guidance, weights chosen on validation.
 
 The guidance paper's UCF101-24 row (BatchMix + L_PG) on
 `kpg.datasets.moving_digits`, trained through `examples/action_localization.py`

@@ -24,18 +24,19 @@ Public API (import as `import keras_provguide as kpg`):
   PxAP, GT-known and top-1 localization).
 """
 
-from keras_provguide import callbacks
-from keras_provguide import data
-from keras_provguide import datasets
-from keras_provguide import fine_tuning
-from keras_provguide import layers
-from keras_provguide import localization
-from keras_provguide import losses
-from keras_provguide import models
-from keras_provguide import visualization
-from keras_provguide import metrics
-from keras_provguide.guidance.functional import guidance_penalty
-from keras_provguide.guidance.functional import input_gradients
+from keras_provguide import (
+    callbacks,
+    data,
+    datasets,
+    fine_tuning,
+    layers,
+    localization,
+    losses,
+    metrics,
+    models,
+    visualization,
+)
+from keras_provguide.guidance.functional import guidance_penalty, input_gradients
 from keras_provguide.guidance.guided_model import GuidedModel
 
 __version__ = "0.1.0"

@@ -22,6 +22,8 @@ fi
 export TF_CPP_MIN_LOG_LEVEL=2 PYTHONHASHSEED=0
 reports="$(mktemp -d)"
 status=0
+echo "=== ruff check (pyproject.toml's [tool.ruff])"
+"$VENV/bin/ruff" check . || status=1
 for backend in $BACKENDS; do
   echo "=== KERAS_BACKEND=$backend"
   rc=0

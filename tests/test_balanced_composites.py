@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
+from layer_data import BLUE, RED
 
 import keras_provguide as kpg
-from layer_data import BLUE
-from layer_data import RED
 
 
 def _inputs():

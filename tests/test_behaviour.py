@@ -1,9 +1,9 @@
 """Guidance moves input-gradient energy off a decoy and fixes accuracy where the decoy lies."""
 
 import keras
+from conftest import sparse_ce
 
 import keras_provguide as kpg
-from conftest import sparse_ce
 
 
 def _train(data, guidance_weight):

@@ -29,8 +29,8 @@ def test_step_overhead_worker_times_every_mode():
 def test_resnet18_has_the_resnet18_layout():
     model = step_overhead.build_model("resnet18")
     assert model.output_shape == (None, step_overhead.NUM_CLASSES)
-    assert len([l for l in model.layers if "add" in l.name]) == 8  # 2-2-2-2 basic blocks.
-    convs = [l for l in model.layers if isinstance(l, __import__("keras").layers.Conv2D)]
+    assert len([layer for layer in model.layers if "add" in layer.name]) == 8  # 2-2-2-2 basic blocks.
+    convs = [layer for layer in model.layers if isinstance(layer, __import__("keras").layers.Conv2D)]
     assert [c.filters for c in convs if c.kernel_size == (3, 3)][-1] == 512
 
 
@@ -237,7 +237,6 @@ def test_localization_benchmarks_bad_arguments_exit_with_a_message(capsys):
 
 def test_replica_memory_grows_with_the_batch_and_with_guidance():
     import keras
-
     import replica_memory
 
     backend = keras.backend.backend()

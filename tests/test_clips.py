@@ -3,10 +3,9 @@
 import keras
 import numpy as np
 import pytest
+from layer_data import in_tf_data, to_numpy
 
 import keras_provguide as kpg
-from layer_data import in_tf_data
-from layer_data import to_numpy
 
 
 def _clip_batch(batch=8, frames=6, size=4):

@@ -47,7 +47,9 @@ def test_synthetic_provenance_marks_the_digit_and_the_generator_look_is_visible(
     brightness = synthetic["images"].mean(-1)
     assert brightness[provenance > 0.9].mean() > brightness[provenance < 0.1].mean() + 0.2
     # Generator look: a colour cast (red up, blue down) that real images lack.
-    cast = lambda images: images[..., 0].mean() - images[..., 2].mean()
+    def cast(images):
+        return images[..., 0].mean() - images[..., 2].mean()
+
     assert cast(synthetic["images"]) > cast(real["images"]) + 0.05
 
 

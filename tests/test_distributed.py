@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 from conftest import BACKEND
 from distributed_worker import guided_values
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import BACKEND
 
 import keras_provguide as kpg
-from conftest import BACKEND
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -4,9 +4,9 @@ and a run resumed with BackupAndRestore ends where an uninterrupted one does."""
 import keras
 import numpy as np
 import pytest
+from conftest import conv_backbone
 
 import keras_provguide as kpg
-from conftest import conv_backbone
 
 SYNTHETIC_MARK, REAL_MARK = 1.0, -1.0
 
@@ -102,7 +102,7 @@ class _Probe(keras.callbacks.Callback):
         self.records = []
 
     def on_epoch_end(self, epoch, logs=None):
-        bn = next(l for l in self.model.backbone.layers if isinstance(l, keras.layers.BatchNormalization))
+        bn = next(layer for layer in self.model.backbone.layers if isinstance(layer, keras.layers.BatchNormalization))
         loss = self.model.loss
         self.records.append({
             "iterations": int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)),

@@ -5,10 +5,10 @@ import os
 import keras
 import numpy as np
 import pytest
+from layer_data import to_numpy
 from PIL import Image
 
 import keras_provguide as kpg
-from layer_data import to_numpy
 
 
 def _write(root, classes=("cat", "dog"), per_class=3, size=(12, 10), alpha=False):

@@ -3,10 +3,10 @@
 import keras
 import numpy as np
 import pytest
+from conftest import linear_backbone
 
 import keras_provguide as kpg
 from keras_provguide.groups import group_scope
-from conftest import linear_backbone
 
 LOGITS = np.array([[2, 0], [0, 1], [3, 0], [1, 0], [0, 2], [0, 5]], "float32")
 LABELS = np.array([0, 1, 1, 0, 0, 1])

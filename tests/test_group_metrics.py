@@ -3,10 +3,9 @@
 import keras
 import numpy as np
 import pytest
+from conftest import linear_backbone, sparse_ce
 
 import keras_provguide as kpg
-from conftest import linear_backbone
-from conftest import sparse_ce
 
 # Logits of 6 samples over 2 classes; argmax = [0, 1, 0, 0, 1, 1].
 LOGITS = np.array([[2, 0], [0, 1], [3, 0], [1, 0], [0, 2], [0, 5]], "float32")

@@ -8,9 +8,9 @@ import sys
 import keras
 import numpy as np
 import pytest
+from conftest import BACKEND, conv_backbone, linear_backbone, requires_backend, sparse_ce
 
 import keras_provguide as kpg
-from conftest import BACKEND, conv_backbone, linear_backbone, requires_backend, sparse_ce
 
 RNG = np.random.default_rng(1)
 B, K = 8, 3

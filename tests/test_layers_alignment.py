@@ -3,15 +3,9 @@
 import keras
 import numpy as np
 import pytest
+from layer_data import BLUE, RED, blend_error, foreground_batch, in_tf_data, red_on_blue, to_numpy
 
 import keras_provguide as kpg
-from layer_data import BLUE
-from layer_data import RED
-from layer_data import blend_error
-from layer_data import foreground_batch
-from layer_data import in_tf_data
-from layer_data import red_on_blue
-from layer_data import to_numpy
 
 GEOMETRIC = {
     "flip": lambda: kpg.layers.RandomFlip("horizontal_and_vertical", seed=1),
@@ -36,7 +30,8 @@ def test_geometric_layers_move_provenance_with_the_pixels(name, where):
     # Every output pixel is an exact blend: its red share is its provenance.
     assert blend_error(out["images"], out["provenance"]) < 1e-5
     if name != "flip":  # A flip may draw "no flip" for a sample; others must move things.
-        assert not np.array_equal(out["provenance"], batch["provenance"][:, : out["provenance"].shape[1], : out["provenance"].shape[2]])
+        height, width = out["provenance"].shape[1:3]
+        assert not np.array_equal(out["provenance"], batch["provenance"][:, :height, :width])
     np.testing.assert_array_equal(out["labels"], batch["labels"])
 
 
@@ -143,4 +138,5 @@ def test_layers_chain_in_a_keras_pipeline_inside_tf_data():
 def test_unchanged_blue_where_no_target():
     out = to_numpy(kpg.layers.RandomZoom(0.2, seed=0)(red_on_blue()))
     background = out["provenance"][..., 0] == 0
-    np.testing.assert_allclose(out["images"][background], np.broadcast_to(BLUE, out["images"][background].shape), atol=1e-6)
+    pixels = out["images"][background]
+    np.testing.assert_allclose(pixels, np.broadcast_to(BLUE, pixels.shape), atol=1e-6)

@@ -2,11 +2,9 @@
 
 import numpy as np
 import pytest
+from layer_data import in_tf_data, to_numpy, unique_colour_batch
 
 import keras_provguide as kpg
-from layer_data import in_tf_data
-from layer_data import to_numpy
-from layer_data import unique_colour_batch
 
 MIXERS = {
     "cutmix": lambda **kw: kpg.layers.ProvenanceCutMix(num_classes=3, **kw),
@@ -30,7 +28,8 @@ def test_pixels_come_from_the_sources_the_provenance_names(name, where):
         if partner_pixels.size:
             partner = int(np.argmin(np.abs(colours - partner_pixels[0]).sum(1)))
             assert partner != i
-            np.testing.assert_allclose(partner_pixels, np.broadcast_to(colours[partner], partner_pixels.shape), atol=1e-5)
+            expected = np.broadcast_to(colours[partner], partner_pixels.shape)
+            np.testing.assert_allclose(partner_pixels, expected, atol=1e-5)
             assert out["source_labels"][i, 1] == batch["labels"][partner]
         assert out["source_labels"][i, 0] == batch["labels"][i]
 
@@ -101,9 +100,12 @@ def test_mixed_batch_trains_a_guided_model_with_the_two_source_penalty():
 @pytest.mark.parametrize(
     "make, data, match",
     [
-        (lambda: kpg.layers.ProvenanceCutMix(), {"images": np.zeros((2, 4, 4, 3), "float32"), "labels": np.zeros(2, "int32")}, "num_classes"),
-        (lambda: kpg.layers.ProvenanceCutMix(num_classes=2), {"images": np.zeros((2, 4, 4, 3), "float32")}, "missing \\['labels'\\]"),
-        (lambda: kpg.layers.ProvenanceCutMix(num_classes=2), {"images": np.zeros((4, 4, 3), "float32"), "labels": np.zeros(2, "int32")}, "rank 4"),
+        (lambda: kpg.layers.ProvenanceCutMix(),
+         {"images": np.zeros((2, 4, 4, 3), "float32"), "labels": np.zeros(2, "int32")}, "num_classes"),
+        (lambda: kpg.layers.ProvenanceCutMix(num_classes=2),
+         {"images": np.zeros((2, 4, 4, 3), "float32")}, "missing \\['labels'\\]"),
+        (lambda: kpg.layers.ProvenanceCutMix(num_classes=2),
+         {"images": np.zeros((4, 4, 3), "float32"), "labels": np.zeros(2, "int32")}, "rank 4"),
         (lambda: kpg.layers.ProvenanceCutMix(num_classes=2), np.zeros((2, 4, 4, 3), "float32"), "expects a dict"),
     ],
 )

@@ -3,10 +3,9 @@
 import keras
 import numpy as np
 import pytest
+from layer_data import red_on_blue, to_numpy
 
 import keras_provguide as kpg
-from layer_data import red_on_blue
-from layer_data import to_numpy
 
 LAYERS = [
     lambda: kpg.layers.Composite(scale_range=(0.3, 0.9), position_range=(0.2, 0.8), seed=1),

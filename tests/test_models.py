@@ -3,9 +3,9 @@
 import keras
 import numpy as np
 import pytest
+from conftest import sparse_ce
 
 import keras_provguide as kpg
-from conftest import sparse_ce
 
 
 def _two_region_localizer():

@@ -5,9 +5,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import BACKEND
 
 import keras_provguide as kpg
-from conftest import BACKEND
 
 
 def test_public_api_is_an_explicit_list():

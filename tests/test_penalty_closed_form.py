@@ -3,9 +3,9 @@
 import keras
 import numpy as np
 import pytest
+from conftest import linear_backbone
 
 import keras_provguide as kpg
-from conftest import linear_backbone
 
 RNG = np.random.default_rng(0)
 SHAPE = (4, 5, 3)

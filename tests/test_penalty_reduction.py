@@ -3,9 +3,9 @@
 import keras
 import numpy as np
 import pytest
+from conftest import conv_backbone, linear_backbone
 
 import keras_provguide as kpg
-from conftest import conv_backbone, linear_backbone
 
 RNG = np.random.default_rng(5)
 B, K = 6, 3

@@ -5,17 +5,16 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from conftest import BACKEND
+from layer_data import foreground_batch, red_on_blue, to_numpy
 
 import keras_provguide as kpg
-from conftest import BACKEND
-from layer_data import foreground_batch
-from layer_data import red_on_blue
-from layer_data import to_numpy
 
 
 def _model(size, num_classes=3):
     backbone = keras.Sequential(
-        [keras.Input((size, size, 3)), keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(num_classes)]
+        [keras.Input((size, size, 3)), keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D(),
+         keras.layers.Dense(num_classes)]
     )
     model = kpg.GuidedModel(backbone, guidance_weight=0.1)
     model.compile("adam", keras.losses.CategoricalCrossentropy(from_logits=True), metrics=["accuracy"])

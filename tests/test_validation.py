@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from conftest import linear_backbone, sparse_ce
 
 import keras_provguide as kpg
-from conftest import linear_backbone, sparse_ce
 
 RNG = np.random.default_rng(2)
 B, K = 4, 3

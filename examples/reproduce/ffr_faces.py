@@ -53,8 +53,7 @@ import keras
 import numpy as np
 
 import keras_provguide as kpg
-from keras_provguide.data.fake_then_real import REAL
-from keras_provguide.data.fake_then_real import SYNTHETIC
+from keras_provguide.data.fake_then_real import REAL, SYNTHETIC
 from keras_provguide.datasets.files import table_dataset
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -3,11 +3,8 @@
 import keras
 
 from keras_provguide import keras_internals
-from keras_provguide.checks import non_negative_float
-from keras_provguide.checks import positive_float
-from keras_provguide.data.fake_then_real import REAL
-from keras_provguide.data.fake_then_real import SYNTHETIC
-from keras_provguide.data.fake_then_real import FakeThenReal
+from keras_provguide.checks import non_negative_float, positive_float
+from keras_provguide.data.fake_then_real import REAL, SYNTHETIC, FakeThenReal
 
 PHASE_IDS = {SYNTHETIC: 0, REAL: 1}
 

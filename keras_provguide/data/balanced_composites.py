@@ -2,8 +2,7 @@
 
 import numpy as np
 
-from keras_provguide.layers import base
-from keras_provguide.layers import composite
+from keras_provguide.layers import base, composite
 
 
 def balanced_composites(

@@ -3,8 +3,7 @@
 import numpy as np
 
 from keras_provguide.datasets import sources
-from keras_provguide.layers import base
-from keras_provguide.layers import composite
+from keras_provguide.layers import base, composite
 
 
 def moving_digits(

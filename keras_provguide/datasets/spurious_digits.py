@@ -4,8 +4,7 @@ import numpy as np
 
 from keras_provguide.data.balanced_composites import balanced_composites
 from keras_provguide.datasets import sources
-from keras_provguide.layers import base
-from keras_provguide.layers import composite
+from keras_provguide.layers import base, composite
 
 BACKGROUNDS = ("grass", "brick")
 _SIZE = 32

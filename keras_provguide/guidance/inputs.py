@@ -57,7 +57,7 @@ def check_batch_structure(batch, labels=None, num_classes=None):
     """Static checks of a batch; raises `ValueError` naming key and shapes."""
     images_shape = _shape(batch.images)
     dtype = backend.standardize_dtype(batch.images.dtype)
-    if not ("float" in dtype):
+    if "float" not in dtype:
         raise ValueError(
             f"Expected floating-point 'images', received dtype {dtype}. Cast "
             "the images to float32 (and rescale them) before training."

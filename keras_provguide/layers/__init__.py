@@ -13,11 +13,13 @@ Every layer takes and returns a dict of batch arrays (`"images"`,
   `RandomTranslation`, `RandomZoom`, `RandomRotation`.
 """
 
-from keras_provguide.layers.aligned_augmentation import RandomCrop
-from keras_provguide.layers.aligned_augmentation import RandomFlip
-from keras_provguide.layers.aligned_augmentation import RandomRotation
-from keras_provguide.layers.aligned_augmentation import RandomTranslation
-from keras_provguide.layers.aligned_augmentation import RandomZoom
+from keras_provguide.layers.aligned_augmentation import (
+    RandomCrop,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+)
 from keras_provguide.layers.composite import Composite
 from keras_provguide.layers.cut_mix import ProvenanceCutMix
 from keras_provguide.layers.edit_provenance import edit_provenance

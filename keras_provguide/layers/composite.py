@@ -2,8 +2,7 @@
 
 import keras
 
-from keras_provguide.layers import base
-from keras_provguide.layers import resample
+from keras_provguide.layers import base, resample
 
 FOREGROUNDS = "foregrounds"
 FOREGROUND_MASKS = "foreground_masks"

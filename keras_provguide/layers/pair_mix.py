@@ -1,7 +1,6 @@
 """The shared half of the two-source mixing layers."""
 
-from keras_provguide.layers import base
-from keras_provguide.layers import resample
+from keras_provguide.layers import base, resample
 
 
 class PairMix(base.ProvenanceLayer):

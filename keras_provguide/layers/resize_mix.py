@@ -2,8 +2,7 @@
 
 import keras
 
-from keras_provguide.layers import base
-from keras_provguide.layers import pair_mix
+from keras_provguide.layers import base, pair_mix
 
 
 @keras.saving.register_keras_serializable(package="keras_provguide")

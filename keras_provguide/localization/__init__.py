@@ -18,17 +18,16 @@ boxes and convert them; `boxes_from_score_map` returns the reference's
 inclusive boxes, so the numbers match the reference code exactly.
 """
 
-from keras_provguide.localization.clips import frame_iou
-from keras_provguide.localization.clips import frame_localization_accuracy
-from keras_provguide.localization.clips import tube_accuracy
-from keras_provguide.localization.clips import tube_iou
-from keras_provguide.localization.wsol import box_iou
-from keras_provguide.localization.wsol import boxes_from_score_map
-from keras_provguide.localization.wsol import gt_known_loc
-from keras_provguide.localization.wsol import max_box_acc
-from keras_provguide.localization.wsol import normalize_score_maps
-from keras_provguide.localization.wsol import pxap
-from keras_provguide.localization.wsol import top1_loc
+from keras_provguide.localization.clips import frame_iou, frame_localization_accuracy, tube_accuracy, tube_iou
+from keras_provguide.localization.wsol import (
+    box_iou,
+    boxes_from_score_map,
+    gt_known_loc,
+    max_box_acc,
+    normalize_score_maps,
+    pxap,
+    top1_loc,
+)
 
 __all__ = [
     "box_iou",

@@ -5,8 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_provguide import groups as groups_lib
-from keras_provguide.checks import non_negative_float
-from keras_provguide.checks import positive_float
+from keras_provguide.checks import non_negative_float, positive_float
 
 
 class GroupWeights(keras.metrics.Metric):

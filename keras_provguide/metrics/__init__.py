@@ -6,9 +6,6 @@
   set's group proportions (the "average accuracy" of group-robustness papers).
 """
 
-from keras_provguide.metrics.group_accuracy import AverageGroupAccuracy
-
-from keras_provguide.metrics.group_accuracy import BalancedGroupAccuracy
-from keras_provguide.metrics.group_accuracy import WorstGroupAccuracy
+from keras_provguide.metrics.group_accuracy import AverageGroupAccuracy, BalancedGroupAccuracy, WorstGroupAccuracy
 
 __all__ = ["AverageGroupAccuracy", "BalancedGroupAccuracy", "WorstGroupAccuracy"]

@@ -23,6 +23,7 @@ from keras_provguide.models.small_resnet import small_resnet
 from keras_provguide.models.wsol_backbones import resnet50, resnet50_stride1, vgg16_gap
 
 __all__ = [
-    "CAMLocalizer", "ClipLocalizer", "ImageClassifier", "keras_hub_backbone", "resnet50", "resnet50_stride1", "small_resnet",
+    "CAMLocalizer", "ClipLocalizer", "ImageClassifier", "keras_hub_backbone", "resnet50", "resnet50_stride1",
+    "small_resnet",
     "vgg16_gap",
 ]

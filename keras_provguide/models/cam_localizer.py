@@ -5,8 +5,7 @@ import keras
 import numpy as np
 
 from keras_provguide.localization import wsol
-from keras_provguide.models.image_classifier import feature_backbone
-from keras_provguide.models.image_classifier import from_task_config
+from keras_provguide.models.image_classifier import feature_backbone, from_task_config
 
 
 @keras.saving.register_keras_serializable(package="keras_provguide")
@@ -37,7 +36,8 @@ class CAMLocalizer(keras.Model):
     ```
     """
 
-    def __init__(self, num_classes, backbone=None, input_shape=(64, 64, 3), cam_width=64, name="cam_localizer", **kwargs):
+    def __init__(self, num_classes, backbone=None, input_shape=(64, 64, 3), cam_width=64, name="cam_localizer",
+                 **kwargs):
         backbone = feature_backbone(num_classes, backbone, input_shape)
         inputs = keras.Input(backbone.input_shape[1:])
         features = backbone(inputs)

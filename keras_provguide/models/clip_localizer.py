@@ -4,11 +4,8 @@ import keras
 import numpy as np
 
 from keras_provguide.localization import wsol
-from keras_provguide.models.cam_localizer import check_images
-from keras_provguide.models.cam_localizer import class_maps
-from keras_provguide.models.cam_localizer import largest_region_box
-from keras_provguide.models.image_classifier import feature_backbone
-from keras_provguide.models.image_classifier import from_task_config
+from keras_provguide.models.cam_localizer import check_images, class_maps, largest_region_box
+from keras_provguide.models.image_classifier import feature_backbone, from_task_config
 
 
 @keras.saving.register_keras_serializable(package="keras_provguide")

@@ -30,7 +30,8 @@ class ImageClassifier(keras.Model):
     ```
     """
 
-    def __init__(self, num_classes, backbone=None, input_shape=(32, 32, 3), dropout=0.0, name="image_classifier", **kwargs):
+    def __init__(self, num_classes, backbone=None, input_shape=(32, 32, 3), dropout=0.0, name="image_classifier",
+                 **kwargs):
         backbone = feature_backbone(num_classes, backbone, input_shape)
         inputs = keras.Input(backbone.input_shape[1:])
         x = keras.layers.GlobalAveragePooling2D(name="pool")(backbone(inputs))

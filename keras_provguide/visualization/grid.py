@@ -80,7 +80,8 @@ def save_attribution_grid(
             elif name == "CAM":
                 axis.imshow(data[row], cmap="jet", alpha=0.5, vmin=0, vmax=1)
             else:
-                axis.imshow(np.asarray(data[row]).squeeze(), cmap="gray" if name == "provenance" else "hot", vmin=0, vmax=1)
+                cmap = "gray" if name == "provenance" else "hot"
+                axis.imshow(np.asarray(data[row]).squeeze(), cmap=cmap, vmin=0, vmax=1)
         if titles is not None:
             axes[row, 0].set_ylabel(str(titles[row]), fontsize=8)
     figure.tight_layout()
