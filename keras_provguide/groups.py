@@ -14,7 +14,7 @@ import threading
 
 from keras import ops
 
-GROUPS = "groups"
+from keras_provguide.keys import GROUPS
 
 _local = threading.local()
 

@@ -1,9 +1,8 @@
 """Run keras-cv augmentation layers on provenance-carrying batches."""
 
-IMAGES = "images"
-PROVENANCE = "provenance"
-MASKS = "segmentation_masks"
-LABELS = "labels"
+from keras_provguide.keys import IMAGES, LABELS, PROVENANCE
+
+MASKS = "segmentation_masks"  # keras-cv's key, under which provenance travels through its layers
 
 
 def keras_cv_augmentation(*layers):

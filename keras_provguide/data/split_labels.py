@@ -1,6 +1,6 @@
 """`split_labels`: from the batch dicts of the layers to the pairs `fit` takes."""
 
-LABELS = "labels"
+from keras_provguide.keys import LABELS
 
 
 def split_labels(batch):

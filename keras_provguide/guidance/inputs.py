@@ -13,13 +13,12 @@ import collections
 import numpy as np
 from keras import backend
 
+from keras_provguide.keys import IMAGES, PROVENANCE, SOURCE_LABELS
+
 GuidedBatch = collections.namedtuple(
     "GuidedBatch", ["images", "provenance", "source_labels"]
 )
 
-IMAGES = "images"
-PROVENANCE = "provenance"
-SOURCE_LABELS = "source_labels"
 
 
 def unpack_inputs(x):

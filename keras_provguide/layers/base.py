@@ -8,11 +8,7 @@ try:
 except ImportError:  # Keras < 3.10 named it TFDataLayer.
     from keras.src.layers.preprocessing.tf_data_layer import TFDataLayer as DataLayer
 
-IMAGES = "images"
-PROVENANCE = "provenance"
-LABELS = "labels"
-SOURCE_LABELS = "source_labels"
-BOUNDING_BOXES = "bounding_boxes"
+from keras_provguide.keys import BOUNDING_BOXES, IMAGES, LABELS, PROVENANCE, SOURCE_LABELS  # noqa: F401
 
 
 class ProvenanceLayer(DataLayer):
