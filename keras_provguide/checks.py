@@ -3,6 +3,13 @@
 import numpy as np
 
 
+def int_at_least(value, low, name):
+    """`value` as an int >= `low` (NumPy ints too, bools not), or a `ValueError` naming `name`."""
+    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)) or value < low:
+        raise ValueError(f"Expected `{name}` to be an int >= {low}, received {value!r}.")
+    return int(value)
+
+
 def non_negative_float(value, name):
     """`value` as a finite float >= 0, or a `ValueError` naming `name`."""
     return _float_at_least(value, name, ">= 0", lambda v: v >= 0)

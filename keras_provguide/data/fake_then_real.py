@@ -5,6 +5,7 @@ import math
 import keras
 import numpy as np
 
+from keras_provguide.checks import int_at_least
 from keras_provguide.data.split_labels import split_labels
 from keras_provguide.groups import GROUPS
 from keras_provguide.guidance import inputs as inputs_lib
@@ -70,8 +71,8 @@ class FakeThenReal(keras.utils.PyDataset):
         real_sampling="shuffle", seed=0,
     ):
         super().__init__()
-        self.synthetic_epochs = _int_at_least(synthetic_epochs, 0, "synthetic_epochs")
-        self.batch_size = _int_at_least(batch_size, 1, "batch_size")
+        self.synthetic_epochs = int_at_least(synthetic_epochs, 0, "synthetic_epochs")
+        self.batch_size = int_at_least(batch_size, 1, "batch_size")
         if real_sampling not in SAMPLING:
             raise ValueError(
                 f"Expected `real_sampling` in {SAMPLING}, received {real_sampling!r}."
@@ -87,7 +88,7 @@ class FakeThenReal(keras.utils.PyDataset):
         num_real = len(sets[REAL])
         if steps_per_epoch is None:
             steps_per_epoch = math.ceil(num_real / self.batch_size)
-        self.steps_per_epoch = _int_at_least(steps_per_epoch, 1, "steps_per_epoch")
+        self.steps_per_epoch = int_at_least(steps_per_epoch, 1, "steps_per_epoch")
         self._balanced_p = None
         if real_sampling == "group_balanced":
             if sets[REAL].groups is None:
@@ -111,7 +112,7 @@ class FakeThenReal(keras.utils.PyDataset):
 
     def begin_at_epoch(self, epoch):
         """Tells the stream that the next `fit` starts at `epoch` (`FromFakeToReal` calls it)."""
-        self._first_epoch = _int_at_least(epoch, 0, "epoch")
+        self._first_epoch = int_at_least(epoch, 0, "epoch")
 
     def batch(self, epoch, step):
         """The `(x, y)` batch number `step` of epoch `epoch`."""
@@ -275,7 +276,3 @@ def _read(harmonised, indices):
     return {key: np.asarray(value, dtypes[key]) for key, value in x.items()}, np.asarray(y, dtypes["labels"])
 
 
-def _int_at_least(value, low, name):
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-        raise ValueError(f"Expected `{name}` to be an int >= {low}, received {value!r}.")
-    return int(value)

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from keras_provguide.checks import int_at_least
 from keras_provguide.datasets import sources
 from keras_provguide.layers import base, composite
 
@@ -48,11 +49,9 @@ def digit_localization(
     ```
     """
     for name, value in (("num_train", num_train), ("num_test", num_test)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"Expected `{name}` to be an int >= 1, received {value!r}.")
+        int_at_least(value, 1, name)
     sources.check_num_val(num_val)
-    if not isinstance(image_size, int) or image_size < 16:
-        raise ValueError(f"Expected `image_size` to be an int >= 16, received {image_size!r}.")
+    int_at_least(image_size, 16, "image_size")
     scale_range = base.check_range(scale_range, "scale_range", 0.0, 1.0, low_open=True)
     rng = np.random.default_rng(seed)
     sprites, digits = sources.digit_sprites()

@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 
+from keras_provguide.checks import int_at_least
 from keras_provguide.data.indexed_batches import IndexedBatches
 
 OUTPUTS = ("tf.data", "pydataset")
@@ -78,8 +79,7 @@ def check_image_size(image_size):
 
 
 def check_loader_options(batch_size, output):
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"Expected `batch_size` to be an int >= 1, received {batch_size!r}.")
+    int_at_least(batch_size, 1, "batch_size")
     if output not in OUTPUTS:
         raise ValueError(f"Expected `output` in {OUTPUTS}, received {output!r}.")
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from keras_provguide.checks import int_at_least
 from keras_provguide.datasets import sources
 from keras_provguide.layers import base, composite
 
@@ -51,12 +52,9 @@ def moving_digits(
     ```
     """
     for name, value in (("num_train", num_train), ("num_test", num_test)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"Expected `{name}` to be an int >= 1, received {value!r}.")
-    if not isinstance(num_frames, int) or isinstance(num_frames, bool) or num_frames < 2:
-        raise ValueError(f"Expected `num_frames` to be an int >= 2, received {num_frames!r}.")
-    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 16:
-        raise ValueError(f"Expected `image_size` to be an int >= 16, received {image_size!r}.")
+        int_at_least(value, 1, name)
+    int_at_least(num_frames, 2, "num_frames")
+    int_at_least(image_size, 16, "image_size")
     scale_range = base.check_range(scale_range, "scale_range", 0.0, 1.0, low_open=True)
     try:
         min_duration = float(min_duration)

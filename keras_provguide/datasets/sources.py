@@ -6,6 +6,8 @@ Both ship with their libraries (scikit-learn's 8x8 digits, scikit-image's
 
 import numpy as np
 
+from keras_provguide.checks import int_at_least
+
 #: Texture photographs of `skimage.data`, with the tint that makes each one
 #: read as its material in RGB.
 TEXTURES = {
@@ -77,5 +79,4 @@ def digit_pools(order, num_train, num_test, num_val=0):
 
 
 def check_num_val(num_val):
-    if not isinstance(num_val, int) or isinstance(num_val, bool) or num_val < 0:
-        raise ValueError(f"Expected `num_val` to be an int >= 0, received {num_val!r}.")
+    return int_at_least(num_val, 0, "num_val")

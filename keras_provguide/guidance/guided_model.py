@@ -10,7 +10,7 @@ from keras import ops
 
 from keras_provguide import backend as autodiff
 from keras_provguide import groups as groups_lib
-from keras_provguide.checks import non_negative_float
+from keras_provguide.checks import int_at_least, non_negative_float
 from keras_provguide.guidance import inputs as inputs_lib
 from keras_provguide.guidance import penalty as penalty_lib
 
@@ -137,10 +137,7 @@ class GuidedModel(keras.Model):
             raise ValueError(
                 f"Expected `second_order` in {SECOND_ORDER}, received {second_order!r}."
             )
-        if not isinstance(penalty_every, int) or isinstance(penalty_every, bool) or penalty_every < 1:
-            raise ValueError(
-                f"Expected `penalty_every` to be an int >= 1, received {penalty_every!r}."
-            )
+        penalty_every = int_at_least(penalty_every, 1, "penalty_every")
         try:
             penalty_fraction = float(penalty_fraction)
         except (TypeError, ValueError):
