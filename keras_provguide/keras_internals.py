@@ -5,7 +5,16 @@ installed Keras version, when Keras moves it; `tests/test_package.py`
 checks them all.
 """
 
+import contextlib
+
 import keras
+
+
+def _moved(what, consequence=""):
+    return RuntimeError(
+        f"keras-provguide expected {what} in Keras {keras.__version__}, which no longer has it"
+        f"{consequence}: please report this with your Keras version."
+    )
 
 
 def sublayers(model):
@@ -16,8 +25,36 @@ def sublayers(model):
     """
     walk = getattr(model, "_flatten_layers", None)
     if walk is None:
-        raise RuntimeError(
-            f"keras-provguide expected `Layer._flatten_layers` in Keras {keras.__version__}, "
-            "which no longer has it: please report this with your Keras version."
-        )
+        raise _moved("`Layer._flatten_layers`")
     return list(walk(include_self=False, recursive=True))
+
+
+def _tensorflow_nn():
+    try:
+        from keras.src.backend.tensorflow import nn
+    except ImportError as error:
+        raise _moved("the module `keras.src.backend.tensorflow.nn`") from error
+    if not callable(getattr(nn, "_compute_moments", None)):
+        raise _moved(
+            "`keras.src.backend.tensorflow.nn._compute_moments`",
+            " (guided TensorFlow steps would take BatchNorm's second derivative 1-5% off)",
+        )
+    return nn
+
+
+@contextlib.contextmanager
+def tensorflow_batchnorm_moments(moments):
+    """Inside the block, Keras's TensorFlow BatchNormalization computes its statistics with `moments`.
+
+    `moments(x, axes, keepdims) -> (mean, variance)`. Keras routes them
+    through the private `_compute_moments`, which calls `tf.nn.moments`;
+    no public hook replaces it. Raises, rather than silently keeping
+    TensorFlow's, when Keras has moved it.
+    """
+    nn = _tensorflow_nn()
+    original = nn._compute_moments
+    nn._compute_moments = moments
+    try:
+        yield
+    finally:
+        nn._compute_moments = original

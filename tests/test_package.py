@@ -65,3 +65,30 @@ def test_keras_internals_are_where_the_package_expects_them():
 
     with pytest.raises(RuntimeError, match=keras.__version__.replace(".", r"\.")):
         keras_internals.sublayers(Moved())
+
+
+def test_tensorflow_batchnorm_moments_route_keras_statistics_or_fail_loudly(monkeypatch):
+    import keras
+    import numpy as np
+
+    from keras_provguide import keras_internals
+
+    pytest.importorskip("tensorflow")
+    from keras.src.backend.tensorflow import nn
+
+    original, calls = nn._compute_moments, []
+
+    def counted(x, axes, keepdims):
+        calls.append(tuple(axes))
+        return original(x, axes, keepdims)
+
+    with keras_internals.tensorflow_batchnorm_moments(counted):
+        assert nn._compute_moments is counted
+        if keras.backend.backend() == "tensorflow":  # Only TensorFlow's BatchNorm goes through it.
+            keras.layers.BatchNormalization()(np.ones((4, 3), "float32"), training=True)
+            assert calls == [(0,)]
+    assert nn._compute_moments is original  # Restored on exit.
+    monkeypatch.delattr(nn, "_compute_moments")
+    with pytest.raises(RuntimeError, match=keras.__version__.replace(".", r"\.") + r".*BatchNorm's second derivative"):
+        with keras_internals.tensorflow_batchnorm_moments(counted):
+            pass

@@ -1,6 +1,5 @@
 """TensorFlow autodiff: nested `tf.GradientTape`s."""
 
-import contextlib
 import functools
 
 import keras
@@ -10,12 +9,6 @@ from keras_provguide import keras_internals
 
 #: The path `second_order="auto"` takes here, from `benchmarks/step_overhead.py`.
 FASTEST_SECOND_ORDER = "double_backprop"
-
-try:  # Keras's TF backend routes BatchNormalization's statistics through here.
-    from keras.src.backend.tensorflow import nn as _keras_tf_nn
-except ImportError:  # pragma: no cover - layout of other Keras versions
-    _keras_tf_nn = None
-
 
 def _twice_differentiable_moments(x, axes, keepdims):
     # `tf.nn.moments` computes the variance around `stop_gradient(mean)`:
@@ -29,17 +22,8 @@ def _twice_differentiable_moments(x, axes, keepdims):
     return mean, variance
 
 
-@contextlib.contextmanager
 def _exact_moments():
-    original = getattr(_keras_tf_nn, "_compute_moments", None)
-    if original is None:
-        yield
-        return
-    _keras_tf_nn._compute_moments = _twice_differentiable_moments
-    try:
-        yield
-    finally:
-        _keras_tf_nn._compute_moments = original
+    return keras_internals.tensorflow_batchnorm_moments(_twice_differentiable_moments)
 
 
 # Layers whose `channels_first` kernels TensorFlow's CPU runs only through
