@@ -10,6 +10,22 @@ import contextlib
 import keras
 
 
+def _data_layer():
+    """Keras's base of preprocessing layers that run inside `tf.data` on any backend.
+
+    No public class gives `tf.data` compatibility (`self.backend` switching
+    to TensorFlow there); Keras's own preprocessing layers derive from it.
+    """
+    try:
+        from keras.src.layers.preprocessing.data_layer import DataLayer
+    except ImportError:
+        try:  # Keras < 3.10 named it TFDataLayer.
+            from keras.src.layers.preprocessing.tf_data_layer import TFDataLayer as DataLayer
+        except ImportError as error:
+            raise _moved("`keras.src.layers.preprocessing.data_layer.DataLayer`") from error
+    return DataLayer
+
+
 def _moved(what, consequence=""):
     return RuntimeError(
         f"keras-provguide expected {what} in Keras {keras.__version__}, which no longer has it"
@@ -58,3 +74,6 @@ def tensorflow_batchnorm_moments(moments):
         yield
     finally:
         nn._compute_moments = original
+
+
+DataLayer = _data_layer()

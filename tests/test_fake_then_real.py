@@ -254,3 +254,14 @@ def test_file_backed_sets_give_the_batches_of_the_same_arrays(tmp_path):
                 assert np.all(x["provenance"] == 1.0)
             else:
                 assert np.all(x["provenance"][:, :, :4] == 0.0) and np.all(x["provenance"][:, :, 4:] == 1.0)
+
+
+def test_real_learning_rate_is_refused_with_a_learning_rate_schedule():
+    data, model = _data(), _model()
+    model.compile(keras.optimizers.Adam(keras.optimizers.schedules.ExponentialDecay(1e-2, 10, 0.5)),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    schedule = kpg.callbacks.FromFakeToReal(data, real_learning_rate=1e-3, verbose=0)
+    with pytest.raises(ValueError, match="float learning rate .* received one with a LearningRateSchedule"):
+        model.fit(data, epochs=1, steps_per_epoch=data.steps_per_epoch, callbacks=[schedule], verbose=0)
+    # Without real_learning_rate, the schedule goes on through the switch.
+    kpg.callbacks.FromFakeToReal(data, verbose=0)

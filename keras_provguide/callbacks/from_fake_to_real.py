@@ -90,9 +90,9 @@ class FromFakeToReal(keras.callbacks.Callback):
                 "(its penalty would be 0). Set real_guidance_weight=0."
             )
         optimizer = self.model.optimizer
-        if self.real_learning_rate is not None and isinstance(
-            getattr(optimizer, "_learning_rate", None),
-            keras.optimizers.schedules.LearningRateSchedule,
+        # A schedule serialises as a dict, a float learning rate as a number.
+        if self.real_learning_rate is not None and optimizer is not None and isinstance(
+            optimizer.get_config().get("learning_rate"), dict
         ):
             raise ValueError(
                 "Expected an optimizer with a float learning rate to set "

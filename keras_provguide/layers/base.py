@@ -3,11 +3,7 @@
 import keras
 import numpy as np
 
-try:
-    from keras.src.layers.preprocessing.data_layer import DataLayer
-except ImportError:  # Keras < 3.10 named it TFDataLayer.
-    from keras.src.layers.preprocessing.tf_data_layer import TFDataLayer as DataLayer
-
+from keras_provguide.keras_internals import DataLayer
 from keras_provguide.keys import BOUNDING_BOXES, IMAGES, LABELS, PROVENANCE, SOURCE_LABELS  # noqa: F401
 
 
