@@ -264,4 +264,6 @@ def test_real_learning_rate_is_refused_with_a_learning_rate_schedule():
     with pytest.raises(ValueError, match="float learning rate .* received one with a LearningRateSchedule"):
         model.fit(data, epochs=1, steps_per_epoch=data.steps_per_epoch, callbacks=[schedule], verbose=0)
     # Without real_learning_rate, the schedule goes on through the switch.
-    kpg.callbacks.FromFakeToReal(data, verbose=0)
+    history = model.fit(data, epochs=3, steps_per_epoch=data.steps_per_epoch,
+                        callbacks=[kpg.callbacks.FromFakeToReal(data, verbose=0)], verbose=0)
+    assert history.history["phase"] == [0, 0, 1]
