@@ -76,4 +76,60 @@ def tensorflow_batchnorm_moments(moments):
         nn._compute_moments = original
 
 
+def _attribute(obj, name, owner):
+    if not hasattr(obj, name):
+        raise _moved(f"`{owner}.{name}`")
+    return getattr(obj, name)
+
+
+def loss_tracker(model):
+    """The `Mean` metric behind the logged `"loss"`.
+
+    A custom `train_step` must update it (Keras's own steps do); it is not
+    public, and a second tracker named `"loss"` would clash with it in the logs.
+    """
+    return _attribute(model, "_loss_tracker", "Trainer")
+
+
+def compiled_metrics(model):
+    """The metric objects given to `compile(metrics=...)`, flattened (empty before `compile`).
+
+    Read before the first step, to check the data against the group-aware
+    metrics; `model.metrics` lists them only once Keras has built them.
+    """
+    container = getattr(model, "_compile_metrics", None)
+    if container is None:
+        return []
+    return keras.tree.flatten(_attribute(container, "_user_metrics", "CompileMetrics"))
+
+
+@contextlib.contextmanager
+def jax_layer_losses(model, losses):
+    """Inside the block, `model.losses` are `losses`: the stateless call's `add_loss` terms (JAX).
+
+    Keras's JAX trainer feeds a stateless forward pass's losses to
+    `compute_loss` this way; there is no public route.
+    """
+    _attribute(model, "_losses_override", "Layer")
+    if not losses:
+        yield
+        return
+    model._losses_override.clear()
+    model._losses_override = losses
+    try:
+        yield
+    finally:
+        model._losses_override.clear()
+
+
+def jax_state_sharding_spec(model):
+    """The sharding of the `(trainable, non_trainable, optimizer, metrics)` state under a distribution (JAX)."""
+    return _attribute(model, "_get_state_sharding_spec", "JAXTrainer")()
+
+
+def jax_make_function(model, step):
+    """Keras's wrapper of a compiled JAX `step` into the model's `train_function` (the epoch loop's callee)."""
+    return _attribute(model, "_make_function", "JAXTrainer")(step)
+
+
 DataLayer = _data_layer()

@@ -92,3 +92,38 @@ def test_tensorflow_batchnorm_moments_route_keras_statistics_or_fail_loudly(monk
     with pytest.raises(RuntimeError, match=keras.__version__.replace(".", r"\.") + r".*BatchNorm's second derivative"):
         with keras_internals.tensorflow_batchnorm_moments(counted):
             pass
+
+
+def test_trainer_internals_are_where_the_package_expects_them():
+    import keras
+    import numpy as np
+
+    from keras_provguide import keras_internals
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    assert keras_internals.compiled_metrics(model) == []  # Not compiled yet.
+    accuracy = keras.metrics.SparseCategoricalAccuracy()
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=[accuracy])
+    assert keras_internals.compiled_metrics(model) == [accuracy]
+    tracker = keras_internals.loss_tracker(model)
+    assert isinstance(tracker, keras.metrics.Mean) and tracker.name == "loss"
+    logs = model.evaluate(np.ones((4, 3)), np.zeros(4), verbose=0, return_dict=True)
+    assert float(keras.ops.convert_to_numpy(tracker.result())) == logs["loss"]
+    with keras_internals.jax_layer_losses(model, []):
+        pass
+    if keras.backend.backend() == "jax":
+        trainable, non_trainable, _, _ = keras_internals.jax_state_sharding_spec(model)
+        assert len(trainable) == len(model.trainable_variables) and non_trainable == []
+        assert callable(keras_internals.jax_make_function(model, lambda state, data: (None, state)))
+
+    class Moved:  # A Keras that renamed them: each error names the version.
+        pass
+
+    version = keras.__version__.replace(".", r"\.")
+    for call in (keras_internals.loss_tracker, keras_internals.jax_state_sharding_spec,
+                 lambda m: keras_internals.jax_make_function(m, None)):
+        with pytest.raises(RuntimeError, match=version):
+            call(Moved())
+    with pytest.raises(RuntimeError, match=version):
+        with keras_internals.jax_layer_losses(Moved(), [1.0]):
+            pass

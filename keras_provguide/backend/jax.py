@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 import keras
 
+from keras_provguide import keras_internals
+
 #: The path `second_order="auto"` takes here, from `benchmarks/step_overhead.py`.
 FASTEST_SECOND_ORDER = "forward_over_reverse"
 
@@ -78,21 +80,17 @@ def _guided_loss(
     y_pred, (non_trainable_out, losses), penalty = model._forward_and_penalty(
         forward, batch, y, sample_weight, training=training, due=due
     )
-    if losses:
-        model._losses_override.clear()
-        model._losses_override = losses
-    loss, (_, _, metrics_values) = model.stateless_compute_loss(
-        trainable,
-        non_trainable_out,
-        metrics_values,
-        x=x,
-        y=y,
-        y_pred=y_pred,
-        sample_weight=sample_weight,
-        training=training,
-    )
-    if losses:
-        model._losses_override.clear()
+    with keras_internals.jax_layer_losses(model, losses):
+        loss, (_, _, metrics_values) = model.stateless_compute_loss(
+            trainable,
+            non_trainable_out,
+            metrics_values,
+            x=x,
+            y=y,
+            y_pred=y_pred,
+            sample_weight=sample_weight,
+            training=training,
+        )
     weight = _value_of(model.guidance_weight, model.non_trainable_variables, non_trainable)
     loss = loss + weight * penalty
     return loss, (penalty, y_pred, non_trainable_out, metrics_values)

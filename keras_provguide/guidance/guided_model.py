@@ -10,6 +10,7 @@ from keras import ops
 
 from keras_provguide import backend as autodiff
 from keras_provguide import groups as groups_lib
+from keras_provguide import keras_internals
 from keras_provguide.checks import int_at_least, non_negative_float
 from keras_provguide.guidance import inputs as inputs_lib
 from keras_provguide.guidance import penalty as penalty_lib
@@ -289,7 +290,7 @@ class GuidedModel(keras.Model):
         out_shardings = None
         if keras.distribution.distribution() is not None:
             # As Keras's own step: the new state keeps the variables' layouts.
-            out_shardings = (None, self._get_state_sharding_spec())
+            out_shardings = (None, keras_internals.jax_state_sharding_spec(self))
         steps = {
             due: jax.jit(
                 functools.partial(jax_autodiff.train_step, self, due=due),
@@ -303,7 +304,7 @@ class GuidedModel(keras.Model):
         def train_step(state, data):
             return steps[next(counter) % self.penalty_every == 0](state, data)
 
-        self.train_function = self._make_function(train_step)
+        self.train_function = keras_internals.jax_make_function(self, train_step)
         return self.train_function
 
     def test_step(self, *args):
@@ -434,7 +435,7 @@ class GuidedModel(keras.Model):
         its share of the batch) is scaled the same way, and the logs get the
         unscaled loss.
         """
-        loss = self._compute_loss(
+        loss = self.compute_loss(
             x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
         )
         loss = loss + self.guidance_weight * penalty / replicas
@@ -442,7 +443,7 @@ class GuidedModel(keras.Model):
         return loss
 
     def _track_loss_and_penalty(self, loss, penalty, batch_size, due=None):
-        self._loss_tracker.update_state(loss, sample_weight=batch_size)
+        keras_internals.loss_tracker(self).update_state(loss, sample_weight=batch_size)
         # Steps that skip the penalty do not pull its logged mean to zero.
         weight = batch_size if due is None else batch_size * ops.cast(due, "int32")
         self.penalty_tracker.update_state(penalty, sample_weight=weight)
@@ -504,8 +505,7 @@ class GuidedModel(keras.Model):
 
     def _check_groups(self, groups, batch_size):
         users = [
-            obj for obj in keras.tree.flatten(getattr(self, "loss", None))
-            + keras.tree.flatten(getattr(getattr(self, "_compile_metrics", None), "_user_metrics", None))
+            obj for obj in keras.tree.flatten(getattr(self, "loss", None)) + keras_internals.compiled_metrics(self)
             if hasattr(obj, "num_groups")
         ]
         if groups is None:
