@@ -6,6 +6,7 @@ checks them all.
 """
 
 import contextlib
+import threading
 
 import keras
 
@@ -58,6 +59,32 @@ def _tensorflow_nn():
     return nn
 
 
+# The moments each thread's innermost `tensorflow_batchnorm_moments` block asks for.
+_active_moments = threading.local()
+_install_lock = threading.Lock()
+
+
+def _install_moments_dispatch(nn):
+    """Routes Keras's `_compute_moments` through a per-thread choice, once per process.
+
+    Outside every block the dispatcher calls Keras's own function, so the
+    process keeps Keras's behaviour; inside, the block's. Being per thread,
+    blocks are safe where several threads trace steps at once, as the
+    replica threads of `tf.distribute.MirroredStrategy` do.
+    """
+    with _install_lock:
+        if getattr(nn._compute_moments, "_keras_provguide_dispatch", False):
+            return
+        keras_moments = nn._compute_moments
+
+        def dispatch(x, axes, keepdims):
+            return (getattr(_active_moments, "moments", None) or keras_moments)(x, axes, keepdims)
+
+        dispatch._keras_provguide_dispatch = True
+        dispatch.keras_moments = keras_moments
+        nn._compute_moments = dispatch
+
+
 @contextlib.contextmanager
 def tensorflow_batchnorm_moments(moments):
     """Inside the block, Keras's TensorFlow BatchNormalization computes its statistics with `moments`.
@@ -65,15 +92,16 @@ def tensorflow_batchnorm_moments(moments):
     `moments(x, axes, keepdims) -> (mean, variance)`. Keras routes them
     through the private `_compute_moments`, which calls `tf.nn.moments`;
     no public hook replaces it. Raises, rather than silently keeping
-    TensorFlow's, when Keras has moved it.
+    TensorFlow's, when Keras has moved it. The choice holds for the calling
+    thread only, and blocks nest.
     """
-    nn = _tensorflow_nn()
-    original = nn._compute_moments
-    nn._compute_moments = moments
+    _install_moments_dispatch(_tensorflow_nn())
+    previous = getattr(_active_moments, "moments", None)
+    _active_moments.moments = moments
     try:
         yield
     finally:
-        nn._compute_moments = original
+        _active_moments.moments = previous
 
 
 def _attribute(obj, name, owner):

@@ -67,7 +67,9 @@ def test_keras_internals_are_where_the_package_expects_them():
         keras_internals.sublayers(Moved())
 
 
-def test_tensorflow_batchnorm_moments_route_keras_statistics_or_fail_loudly(monkeypatch):
+def test_tensorflow_batchnorm_moments_route_keras_statistics_per_thread_or_fail_loudly(monkeypatch):
+    import threading
+
     import keras
     import numpy as np
 
@@ -76,21 +78,35 @@ def test_tensorflow_batchnorm_moments_route_keras_statistics_or_fail_loudly(monk
     pytest.importorskip("tensorflow")
     from keras.src.backend.tensorflow import nn
 
-    original, calls = nn._compute_moments, []
+    calls = []
 
-    def counted(x, axes, keepdims):
-        calls.append(tuple(axes))
-        return original(x, axes, keepdims)
+    def counted(tag):
+        def moments(x, axes, keepdims):
+            calls.append(tag)
+            return nn._compute_moments.keras_moments(x, axes, keepdims)  # Keras's own, counted
+        return moments
 
-    with keras_internals.tensorflow_batchnorm_moments(counted):
-        assert nn._compute_moments is counted
-        if keras.backend.backend() == "tensorflow":  # Only TensorFlow's BatchNorm goes through it.
+    def keras_statistics():
+        return nn._compute_moments(np.ones((4, 3), "float32"), [0], False)
+
+    with keras_internals.tensorflow_batchnorm_moments(counted("outer")):
+        keras_statistics()
+        with keras_internals.tensorflow_batchnorm_moments(counted("inner")):
+            keras_statistics()
+        keras_statistics()
+        # Another thread outside any block keeps Keras's own moments.
+        worker = threading.Thread(target=keras_statistics)
+        worker.start()
+        worker.join()
+    keras_statistics()  # Outside every block: Keras's own again.
+    assert calls == ["outer", "inner", "outer"]
+    if keras.backend.backend() == "tensorflow":  # Only TensorFlow's BatchNorm goes through it.
+        with keras_internals.tensorflow_batchnorm_moments(counted("layer")):
             keras.layers.BatchNormalization()(np.ones((4, 3), "float32"), training=True)
-            assert calls == [(0,)]
-    assert nn._compute_moments is original  # Restored on exit.
+        assert calls[-1] == "layer"
     monkeypatch.delattr(nn, "_compute_moments")
     with pytest.raises(RuntimeError, match=keras.__version__.replace(".", r"\.") + r".*BatchNorm's second derivative"):
-        with keras_internals.tensorflow_batchnorm_moments(counted):
+        with keras_internals.tensorflow_batchnorm_moments(counted("gone")):
             pass
 
 
