@@ -108,6 +108,43 @@ def guided_values(shard=None, reduce_logs=None):
     return values
 
 
+def batchnorm_updates(rows=slice(0, GLOBAL_BATCH), shard=None):
+    """The update of each trainable weight by one guided SGD step (rate 1) of a BatchNorm model on `rows`.
+
+    On two devices, each replica (TensorFlow, torch) normalises its own share
+    of the batch; JAX's data-parallel program normalises the global batch.
+    """
+    import keras
+
+    import keras_provguide as kpg
+
+    data, _ = _data_and_weights()
+    shard = shard or (lambda array: array)
+    backbone = keras.Sequential([
+        keras.Input((8, 8, 3)),
+        keras.layers.Conv2D(6, 3, padding="same", use_bias=False),
+        keras.layers.BatchNormalization(momentum=0.5),
+        keras.layers.ReLU(),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(NUM_CLASSES),
+    ])
+    rng = np.random.default_rng(11)
+    backbone.set_weights([
+        np.ones(w.shape, "float32") if any(k in w.path for k in ("gamma", "moving_variance"))
+        else np.zeros(w.shape, "float32") if "moving_mean" in w.path
+        else rng.normal(scale=0.5, size=w.shape).astype("float32")
+        for w in backbone.weights
+    ])
+    model = kpg.GuidedModel(backbone, guidance_weight=1.0)
+    model.compile(keras.optimizers.SGD(1.0), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = {"images": shard(data["images"][rows]), "provenance": shard(data["provenance"][rows])}
+    y = shard(data["labels"][rows])
+    before = [keras.ops.convert_to_numpy(w) for w in backbone.trainable_weights]
+    model.fit(x, y, batch_size=len(y), shuffle=False, verbose=0)
+    after = [keras.ops.convert_to_numpy(w) for w in backbone.trainable_weights]
+    return {f"batchnorm_update_{i}": old - new for i, (old, new) in enumerate(zip(before, after))}
+
+
 def _replicas(model):
     import keras
 
@@ -131,7 +168,7 @@ def _run_jax(out):
     import keras
 
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=jax.devices()))
-    np.savez(out, **guided_values())
+    np.savez(out, **guided_values(), **batchnorm_updates())
 
 
 def _run_tensorflow(out):
@@ -142,6 +179,7 @@ def _run_tensorflow(out):
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     with strategy.scope():
         values = guided_values()
+        values.update(batchnorm_updates())
     np.savez(out, **values)
 
 
@@ -168,6 +206,7 @@ def _run_torch(out):
         return averaged
 
     values = guided_values(shard, reduce_logs)
+    values.update(batchnorm_updates(shard=shard))
     # Every process must end with the same weights.
     for key in [k for k in values if k.endswith(tuple(f"weight_{i}" for i in range(6)))]:
         weight = torch.tensor(values[key])

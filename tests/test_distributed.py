@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from conftest import BACKEND
-from distributed_worker import guided_values
+from distributed_worker import GLOBAL_BATCH, batchnorm_updates, guided_values
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 
@@ -70,6 +70,18 @@ def test_two_devices_give_the_one_device_weights_and_logs(tmp_path):
     spreads = {k: theirs.pop(k) for k in list(theirs) if "_spread_" in k}
     for key, spread in spreads.items():  # torch: every process holds the same weights
         assert float(np.abs(spread).max()) == 0.0, key
+    # BatchNorm: TensorFlow's replicas and torch's processes normalise their own
+    # half of the batch, so the step is the mean of the two half-batch steps
+    # (the second-order BatchNorm moments stay exact in each replica's thread);
+    # JAX's program normalises the whole batch.
+    half = GLOBAL_BATCH // 2
+    halves = [batchnorm_updates(slice(0, half)), batchnorm_updates(slice(half, GLOBAL_BATCH))]
+    whole = batchnorm_updates()
+    per_replica = {k: (halves[0][k] + halves[1][k]) / 2 for k in whole}
+    assert any(not np.allclose(per_replica[k], whole[k], rtol=1e-3) for k in whole)  # the two differ
+    expected = whole if BACKEND == "jax" else per_replica
+    for key, value in expected.items():
+        np.testing.assert_allclose(theirs.pop(key), value, rtol=1e-5, atol=1e-6, err_msg=key)
     assert set(ours) == set(theirs)
     # Fine-tuning with the first convolution frozen keeps it, and trains the rest.
     for i in (0, 1):
