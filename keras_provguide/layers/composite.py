@@ -155,7 +155,7 @@ def composite_images(ops, backgrounds, foregrounds, alpha, draws, scale_range, p
     low, high = position_range
     top = (low + (high - low) * draws[1]) * (height_f - box_height)
     left = (low + (high - low) * draws[2]) * (width_f - box_width)
-    boxes = ops.numpy.stack([top, left, top + box_height, left + box_width], axis=1)
+    boxes = ops.numpy.stack([left, top, left + box_width, top + box_height], axis=1)
     # Warping `alpha * foreground` and `alpha` together keeps every output
     # pixel an exact blend, resampled edges included.
     warped = resample.resample_into_boxes(

@@ -58,7 +58,7 @@ class ProvenanceCutMix(pair_mix.PairMix):
 
         top, bottom = bounds(height)
         left, right = bounds(width)
-        return ops.numpy.stack([top, left, bottom, right], axis=1)
+        return ops.numpy.stack([left, top, right, bottom], axis=1)
 
     def get_config(self):
         config = super().get_config()

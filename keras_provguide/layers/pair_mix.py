@@ -84,7 +84,7 @@ class PairMix(base.ProvenanceLayer):
         return region, partner_images
 
     def partner_boxes(self, batch, height, width, seed):
-        """`(B, 4)` boxes `(y0, x0, y1, x1)` in pixels where the partner shows."""
+        """`(B, 4)` boxes `(x0, y0, x1, y1)` in pixels where the partner shows."""
         raise NotImplementedError
 
     def _class_ids(self, labels):

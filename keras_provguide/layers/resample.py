@@ -1,7 +1,8 @@
 """Axis-aligned resampling of a batch into per-sample boxes.
 
-A box is `(y0, x0, y1, x1)` in pixel-corner coordinates of the output (pixel
-`i` spans `[i, i + 1)`); the whole input is stretched over it. The resampling
+A box is `(x0, y0, x1, y1)`, the package's one box order, in pixel-corner
+coordinates of the output (pixel `i` spans `[i, i + 1)`, so `x1` is
+exclusive); the whole input is stretched over it. The resampling
 is bilinear with zeros outside the input, written as two interpolation
 matrices per sample, `out = R_y @ image @ R_x^T`. It is linear in the image,
 so warping `alpha * foreground` and `alpha` with the same boxes keeps every
@@ -24,8 +25,8 @@ def resample_into_boxes(ops, images, boxes, out_height, out_width):
     """Warps `images` `(B, h, w, C)` into `boxes` `(B, 4)` of an `(out_height, out_width)` canvas."""
     shape = ops.shape(images)
     dtype = images.dtype
-    rows = interpolation_weights(ops, boxes[:, 0], boxes[:, 2], out_height, shape[1], dtype)
-    cols = interpolation_weights(ops, boxes[:, 1], boxes[:, 3], out_width, shape[2], dtype)
+    rows = interpolation_weights(ops, boxes[:, 1], boxes[:, 3], out_height, shape[1], dtype)
+    cols = interpolation_weights(ops, boxes[:, 0], boxes[:, 2], out_width, shape[2], dtype)
     # Two contractions, not one three-way einsum (which NumPy would loop).
     images = ops.numpy.einsum("bih,bhwc->biwc", rows, images)
     return ops.numpy.einsum("biwc,bjw->bijc", images, cols)
@@ -35,8 +36,8 @@ def box_indicator(ops, boxes, height, width, dtype):
     """`(B, height, width, 1)`: 1 on the pixels whose centres lie inside `boxes`."""
     rows = ops.numpy.arange(height, dtype=dtype)[None, :] + 0.5
     cols = ops.numpy.arange(width, dtype=dtype)[None, :] + 0.5
-    in_rows = (rows >= boxes[:, 0:1]) & (rows < boxes[:, 2:3])
-    in_cols = (cols >= boxes[:, 1:2]) & (cols < boxes[:, 3:4])
+    in_rows = (rows >= boxes[:, 1:2]) & (rows < boxes[:, 3:4])
+    in_cols = (cols >= boxes[:, 0:1]) & (cols < boxes[:, 2:3])
     inside = ops.numpy.logical_and(in_rows[:, :, None], in_cols[:, None, :])
     return ops.cast(inside, dtype)[..., None]
 

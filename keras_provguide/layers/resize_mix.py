@@ -57,7 +57,7 @@ class ProvenanceResizeMix(pair_mix.PairMix):
         left = ops.numpy.floor(self._uniform(batch, 0.0, 1.0, seed) * (width - patch_width + 1.0))
         top = ops.numpy.minimum(top, height - patch_height)
         left = ops.numpy.minimum(left, width - patch_width)
-        return ops.numpy.stack([top, left, top + patch_height, left + patch_width], axis=1)
+        return ops.numpy.stack([left, top, left + patch_width, top + patch_height], axis=1)
 
     def get_config(self):
         config = super().get_config()
