@@ -60,7 +60,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import recipe_args  # noqa: E402
 
 CONFIGS = ("erm", "groupdro", "ffr_erm", "ffr_groupdro", "ffr_resample", "ffr_dfr", "ffr_guided")
-NUM_GROUPS = 4
 MONITOR = "val_worst_group_accuracy"
 
 
@@ -140,14 +139,10 @@ def build_model(args, train_groups, guided):
                             guidance_weight=args.guidance_weight if guided else 0.0)
     model.guidance_enabled = guided
     groupdro = args.config.endswith("groupdro")
-    loss = (kpg.losses.GroupDRO(NUM_GROUPS, step_size=0.01) if groupdro
+    loss = (kpg.losses.GroupDRO(recipe_args.NUM_GROUPS, step_size=0.01) if groupdro
             else keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    counts = np.bincount(train_groups, minlength=NUM_GROUPS)
-    model.compile(
-        keras.optimizers.Adam(args.learning_rate, weight_decay=1e-5), loss,
-        metrics=[kpg.metrics.WorstGroupAccuracy(NUM_GROUPS), kpg.metrics.BalancedGroupAccuracy(NUM_GROUPS),
-                 kpg.metrics.AverageGroupAccuracy(counts), "accuracy"],
-    )
+    model.compile(keras.optimizers.Adam(args.learning_rate, weight_decay=1e-5), loss,
+                  metrics=recipe_args.group_metrics(train_groups))
     return model
 
 
@@ -233,10 +228,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     scores = run(args)
-    print(f"\n| {args.dataset} {args.config} | worst-group | mean (balanced) | average | accuracy |")
-    print("|---|---|---|---|---|")
-    print(f"| test | {scores['worst_group_accuracy']:.3f} | {scores['balanced_group_accuracy']:.3f} | "
-          f"{scores['average_group_accuracy']:.3f} | {scores['accuracy']:.3f} |")
+    recipe_args.print_group_table(f"{args.dataset} {args.config}", scores)
     return scores
 
 

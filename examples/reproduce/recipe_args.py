@@ -1,4 +1,10 @@
-"""The training arguments every recipe in `examples/reproduce` takes, and their checks."""
+"""What the recipes in `examples/reproduce` share: training arguments, their checks, group metrics and tables."""
+
+import numpy as np
+
+import keras_provguide as kpg
+
+NUM_GROUPS = 4  # (label, spurious attribute) pairs of the binary group-robustness benchmarks
 
 
 def add_training_arguments(parser, epochs, output_dir):
@@ -29,3 +35,22 @@ def check_training_arguments(parser, args):
             f"{epochs}, {args.learning_rate}, {args.guidance_weight}"
         )
     return args
+
+
+def group_metrics(train_groups):
+    """Worst-group, mean (balanced) and train-weighted average accuracy, and plain accuracy."""
+    counts = np.bincount(train_groups, minlength=NUM_GROUPS)
+    return [
+        kpg.metrics.WorstGroupAccuracy(NUM_GROUPS),
+        kpg.metrics.BalancedGroupAccuracy(NUM_GROUPS),
+        kpg.metrics.AverageGroupAccuracy(counts),
+        "accuracy",
+    ]
+
+
+def print_group_table(title, scores):
+    """The test scores of `group_metrics` as a one-row Markdown table."""
+    print(f"\n| {title} | worst-group | mean (balanced) | average | accuracy |")
+    print("|---|---|---|---|---|")
+    print(f"| test | {scores['worst_group_accuracy']:.3f} | {scores['balanced_group_accuracy']:.3f} | "
+          f"{scores['average_group_accuracy']:.3f} | {scores['accuracy']:.3f} |")

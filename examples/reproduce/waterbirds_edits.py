@@ -35,7 +35,6 @@ import os
 import sys
 
 import keras
-import numpy as np
 
 import keras_provguide as kpg
 
@@ -43,7 +42,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import recipe_args  # noqa: E402
 
 CONFIGS = ("erm", "alia", "alia_guided")
-NUM_GROUPS = 4
 
 
 def training_stream(real, edits, config, seed):
@@ -64,16 +62,6 @@ def training_stream(real, edits, config, seed):
         edited = edited.map(lambda inputs, labels: (
             {k: v for k, v in inputs.items() if k != "provenance"}, labels))
     return tf.data.Dataset.sample_from_datasets([stream, edited], seed=seed, stop_on_empty_dataset=False)
-
-
-def group_metrics(train_groups):
-    counts = np.bincount(train_groups, minlength=NUM_GROUPS)
-    return [
-        kpg.metrics.WorstGroupAccuracy(NUM_GROUPS),
-        kpg.metrics.BalancedGroupAccuracy(NUM_GROUPS),
-        kpg.metrics.AverageGroupAccuracy(counts),
-        "accuracy",
-    ]
 
 
 def run(args):
@@ -102,7 +90,7 @@ def run(args):
     model.compile(
         keras.optimizers.SGD(args.learning_rate, momentum=0.9, weight_decay=1e-4),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=group_metrics(real["train"].groups),
+        metrics=recipe_args.group_metrics(real["train"].groups),
     )
     stream = training_stream(real["train"], edits, args.config, args.seed).batch(args.batch_size)
     os.makedirs(args.output_dir, exist_ok=True)
@@ -136,10 +124,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     scores = run(args)
-    print(f"\n| {args.config} | worst-group | mean (balanced) | average | accuracy |")
-    print("|---|---|---|---|---|")
-    print(f"| test | {scores['worst_group_accuracy']:.3f} | {scores['balanced_group_accuracy']:.3f} | "
-          f"{scores['average_group_accuracy']:.3f} | {scores['accuracy']:.3f} |")
+    recipe_args.print_group_table(args.config, scores)
     return scores
 
 
