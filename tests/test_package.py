@@ -143,3 +143,21 @@ def test_trainer_internals_are_where_the_package_expects_them():
     with pytest.raises(RuntimeError, match=version):
         with keras_internals.jax_layer_losses(Moved(), [1.0]):
             pass
+
+
+def test_no_framework_code_outside_the_backend_modules():
+    """Framework imports and backend switches live in `keras_provguide/backend/` only."""
+    import re
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parent.parent / "keras_provguide"
+    # The tf.data builders are TensorFlow by nature, on every Keras backend.
+    allowed = {"datasets/files.py", "data/from_directory.py"}
+    pattern = re.compile(r"^\s*(import|from)\s+(jax|torch|tensorflow)\b|backend\(\)\s*[!=]=")
+    found = []
+    for path in package.rglob("*.py"):
+        relative = path.relative_to(package).as_posix()
+        if relative.startswith("backend/") or relative in allowed:
+            continue
+        found += [f"{relative}:{n}" for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    assert found == []

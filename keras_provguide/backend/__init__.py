@@ -1,7 +1,9 @@
 """Per-backend autodiff for guided training.
 
 Each sibling module (`tensorflow`, `torch`, `jax`) defines the same names
-and nothing else:
+and nothing else; no other module of the package imports a framework or asks
+which backend is active (`tests/test_package.py` checks it), except the
+`tf.data` builders, which are TensorFlow by nature:
 
 - `input_gradients(forward, images, scores_fn, create_graph=True)`: runs
   `forward(images) -> (y_pred, aux)` once and returns `(y_pred, aux, grads)`
@@ -16,6 +18,13 @@ and nothing else:
   first step if the backend's kernels on this machine cannot run `model`
   (TensorFlow without oneDNN and `channels_first` convolutions).
 - `FASTEST_SECOND_ORDER`: the path `second_order="auto"` takes, as measured.
+- `check_jit_compile(value)`: raises a clear `ValueError` for a
+  `jit_compile` the backend cannot run guided steps under (torch: `True`).
+- `make_train_function(model)`: the backend's own train function for
+  `model`, or `None` for Keras's (JAX: two compiled steps with
+  `penalty_every > 1`).
+- `sub_batch_forward(model, forward)`: the forward pass of the
+  `penalty_fraction` sub-batch (stateless).
 - `train_step(model, ...)` and `test_step(model, ...)`: the `GuidedModel`
   steps, with the signatures Keras's trainer for that backend expects.
 

@@ -85,6 +85,26 @@ def nchw_convolutions_supported():
     return True
 
 
+def check_jit_compile(value):
+    """Every `jit_compile` setting works: XLA and `tf.function` both differentiate twice."""
+    del value
+
+
+def make_train_function(model):
+    """`None`: Keras's own train function runs the guided `train_step`."""
+    del model
+
+
+def sub_batch_forward(model, forward):
+    """The forward pass of `penalty_fraction`'s sub-batch, stateless.
+
+    BatchNorm's moving statistics are then updated by the full batch only.
+    """
+    del forward
+    stateless = model._stateless_forward()
+    return lambda images: (stateless(images), None)
+
+
 def input_gradients(forward, images, scores_fn, create_graph=True):
     # An enclosing tape records the inner gradient computation, which is
     # what makes it differentiable: `create_graph` needs no action here.

@@ -14,6 +14,31 @@ def check_model_runs_here(model):
     del model
 
 
+def check_jit_compile(value):
+    """Refuses `jit_compile=True`: `torch.compile` cannot differentiate the input gradient again."""
+    if value:
+        raise ValueError(
+            "Expected `jit_compile=False` or 'auto' on the torch backend, "
+            "received True: `torch.compile` cannot differentiate the input "
+            "gradient a second time, so guided steps run eagerly on torch."
+        )
+
+
+def make_train_function(model):
+    """`None`: Keras's own train function runs the guided `train_step`."""
+    del model
+
+
+def sub_batch_forward(model, forward):
+    """The forward pass of `penalty_fraction`'s sub-batch, stateless.
+
+    BatchNorm's moving statistics are then updated by the full batch only.
+    """
+    del forward
+    stateless = model._stateless_forward()
+    return lambda images: (stateless(images), None)
+
+
 def input_gradients(forward, images, scores_fn, create_graph=True):
     # Keras runs `evaluate` and `predict` under `torch.no_grad()`.
     with torch.enable_grad():

@@ -1,8 +1,6 @@
 """`GuidedModel`: provenance-masked input-gradient guidance inside `model.fit`."""
 
-import functools
 import inspect
-import itertools
 
 import keras
 import numpy as np
@@ -254,12 +252,7 @@ class GuidedModel(keras.Model):
     def jit_compile(self, value):
         # Checked here rather than in an overridden `compile()`, which would
         # stop Keras from re-compiling the model when it is loaded.
-        if keras.backend.backend() == "torch" and value:
-            raise ValueError(
-                "Expected `jit_compile=False` or 'auto' on the torch backend, "
-                "received True: `torch.compile` cannot differentiate the input "
-                "gradient a second time, so guided steps run eagerly on torch."
-            )
+        autodiff.get().check_jit_compile(value)
         keras.Model.jit_compile.fset(self, value)
 
     # Training and evaluation: the backend module does the autodiff, the
@@ -271,41 +264,11 @@ class GuidedModel(keras.Model):
     def make_train_function(self, force=False):
         if self.train_function is not None and not force:
             return self.train_function
-        if (
-            keras.backend.backend() != "jax"
-            or self.penalty_every == 1
-            or not self.guidance_enabled
-            or self.run_eagerly
-            or not self.jit_compile
-        ):
+        function = autodiff.get().make_train_function(self)
+        if function is None:
             return super().make_train_function(force=force)
-        # XLA on CPU runs the branches of a `lax.cond` an order of magnitude
-        # slower than the same ops outside one (measured: 23x a plain step
-        # at penalty_every=2). So JAX compiles a guided and a plain step and
-        # picks one per step on the host instead.
-        import jax
-
-        from keras_provguide.backend import jax as jax_autodiff
-
-        out_shardings = None
-        if keras.distribution.distribution() is not None:
-            # As Keras's own step: the new state keeps the variables' layouts.
-            out_shardings = (None, keras_internals.jax_state_sharding_spec(self))
-        steps = {
-            due: jax.jit(
-                functools.partial(jax_autodiff.train_step, self, due=due),
-                donate_argnums=0,
-                out_shardings=out_shardings,
-            )
-            for due in (True, False)
-        }
-        counter = itertools.count(int(ops.convert_to_numpy(self.optimizer.iterations)))
-
-        def train_step(state, data):
-            return steps[next(counter) % self.penalty_every == 0](state, data)
-
-        self.train_function = keras_internals.jax_make_function(self, train_step)
-        return self.train_function
+        self.train_function = function
+        return function
 
     def test_step(self, *args):
         return autodiff.get().test_step(self, *args)
@@ -363,14 +326,7 @@ class GuidedModel(keras.Model):
             return None if value is None else value[:count]
 
         sub_batch = inputs_lib.GuidedBatch(*(head(v) for v in batch))
-        if keras.backend.backend() == "jax":
-            sub_forward = forward  # Stateless already; its state output is dropped.
-        else:
-            stateless = self._stateless_forward()
-
-            def sub_forward(images):
-                return stateless(images), None
-
+        sub_forward = autodiff.get().sub_batch_forward(self, forward)
         _, _, penalty = self._full_batch_forward(
             sub_forward, sub_batch, head(y), head(sample_weight), training=True
         )
