@@ -18,15 +18,14 @@ which backend is active (`tests/test_package.py` checks it), except the
   first step if the backend's kernels on this machine cannot run `model`
   (TensorFlow without oneDNN and `channels_first` convolutions).
 - `FASTEST_SECOND_ORDER`: the path `second_order="auto"` takes, as measured.
-- `check_jit_compile(value)`: raises a clear `ValueError` for a
-  `jit_compile` the backend cannot run guided steps under (torch: `True`).
-- `make_train_function(model)`: the backend's own train function for
-  `model`, or `None` for Keras's (JAX: two compiled steps with
-  `penalty_every > 1`).
 - `sub_batch_forward(model, forward)`: the forward pass of the
   `penalty_fraction` sub-batch (stateless).
-- `train_step(model, ...)` and `test_step(model, ...)`: the `GuidedModel`
-  steps, with the signatures Keras's trainer for that backend expects.
+- `GuidedTrainer`: the mixin `kpg.GuidedModel` takes as a base, as Keras's
+  `Model` takes its backend's `Trainer`: `train_step` and `test_step` with
+  the signatures of that backend's Keras trainer, and where the backend
+  needs them, `make_train_function` (JAX: two compiled steps with
+  `penalty_every > 1`) and the `jit_compile` rule (torch refuses `True`).
+  The orchestration they share is in `keras_provguide.guidance.step`.
 
 All maths of the penalty is in `keras_provguide.guidance.penalty`.
 """
@@ -45,3 +44,23 @@ def get():
             f"backend for input gradients, received KERAS_BACKEND={name!r}."
         )
     return importlib.import_module(f"keras_provguide.backend.{name}")
+
+
+def guided_trainer():
+    """The active backend's `GuidedTrainer` (imported when the package is).
+
+    On a backend without autodiff (`numpy`), a stand-in whose steps raise the
+    error `get()` gives, so that the package still imports.
+    """
+    try:
+        return get().GuidedTrainer
+    except ValueError as error:
+        message = str(error)
+
+        class UnsupportedBackendTrainer:
+            def train_step(self, *args):
+                raise ValueError(message)
+
+            test_step = train_step
+
+        return UnsupportedBackendTrainer

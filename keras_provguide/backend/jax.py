@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import keras
 
 from keras_provguide import keras_internals
+from keras_provguide.guidance import step
 
 #: The path `second_order="auto"` takes here, from `benchmarks/step_overhead.py`.
 FASTEST_SECOND_ORDER = "forward_over_reverse"
@@ -23,40 +24,10 @@ def check_model_runs_here(model):
     del model
 
 
-def check_jit_compile(value):
-    """Every `jit_compile` setting works: XLA compiles the second-order step."""
-    del value
-
-
 def sub_batch_forward(model, forward):
     """The forward pass of `penalty_fraction`'s sub-batch: JAX's is stateless already."""
     del model
     return forward
-
-
-def make_train_function(model):
-    """Two compiled steps, guided and plain, picked per step on the host; `None` for Keras's own.
-
-    With `penalty_every > 1`, XLA on CPU runs the branches of a `lax.cond`
-    an order of magnitude slower than the same ops outside one (measured:
-    23x a plain step at penalty_every=2).
-    """
-    if model.penalty_every == 1 or not model.guidance_enabled or model.run_eagerly or not model.jit_compile:
-        return None
-    out_shardings = None
-    if keras.distribution.distribution() is not None:
-        # As Keras's own step: the new state keeps the variables' layouts.
-        out_shardings = (None, keras_internals.jax_state_sharding_spec(model))
-    steps = {
-        due: jax.jit(functools.partial(train_step, model, due=due), donate_argnums=0, out_shardings=out_shardings)
-        for due in (True, False)
-    }
-    counter = itertools.count(int(keras.ops.convert_to_numpy(model.optimizer.iterations)))
-
-    def step(state, data):
-        return steps[next(counter) % model.penalty_every == 0](state, data)
-
-    return keras_internals.jax_make_function(model, step)
 
 
 def input_gradients(forward, images, scores_fn, create_graph=True):
@@ -106,7 +77,7 @@ def _value_of(variable, variables, values):
 
 def _guided_loss(
     model, trainable, non_trainable, metrics_values, x, y, sample_weight, batch, training,
-    due=None,
+    due=True,
 ):
     """Total loss and its parts from one stateless forward pass."""
 
@@ -116,8 +87,8 @@ def _guided_loss(
         )
         return y_pred, (new_non_trainable, losses)
 
-    y_pred, (non_trainable_out, losses), penalty = model._forward_and_penalty(
-        forward, batch, y, sample_weight, training=training, due=due
+    y_pred, (non_trainable_out, losses), penalty = step.forward_and_penalty(
+        model, forward, batch, y, sample_weight, training=training, due=due
     )
     with keras_internals.jax_layer_losses(model, losses):
         loss, (_, _, metrics_values) = model.stateless_compute_loss(
@@ -136,12 +107,12 @@ def _guided_loss(
 
 
 def _update_metrics(
-    model, metrics_values, loss, penalty, x, y, y_pred, sample_weight, batch, due=None
+    model, metrics_values, loss, penalty, x, y, y_pred, sample_weight, batch, due=True
 ):
     with keras.StatelessScope(
         state_mapping=list(zip(model.metrics_variables, metrics_values))
     ) as scope:
-        model._track_loss_and_penalty(loss, penalty, batch.images.shape[0], due)
+        step.track_loss_and_penalty(model, loss, penalty, batch.images.shape[0], due)
         logs = model.compute_metrics(x, y, y_pred, sample_weight)
     new_values = []
     for ref in model.metrics_variables:
@@ -150,16 +121,16 @@ def _update_metrics(
     return logs, new_values
 
 
-def train_step(model, state, data, due=None):
-    """One guided step; `due` (a Python bool) fixes whether the penalty applies."""
+def _train_step(model, state, data, due=None):
+    """One guided step; `due` (a Python bool) fixes whether the penalty applies, `None` reads the step count."""
     trainable, non_trainable, optimizer_values, metrics_values = state
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    batch = model._unpack_and_check(x)
+    batch = step.unpack_and_check(x)
     if due is None:
         iterations = _value_of(
             model.optimizer.iterations, model.optimizer.variables, optimizer_values
         )
-        due = model._penalty_due(iterations)
+        due = step.penalty_due(model, iterations)
 
     def scaled_loss(trainable, non_trainable):
         loss, aux = _guided_loss(
@@ -187,10 +158,10 @@ def train_step(model, state, data, due=None):
     return logs, (trainable, non_trainable, optimizer_values, metrics_values)
 
 
-def test_step(model, state, data):
+def _test_step(model, state, data):
     trainable, non_trainable, metrics_values = state
     x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    batch = model._unpack_and_check(x)
+    batch = step.unpack_and_check(x)
     loss, (penalty, y_pred, non_trainable, metrics_values) = _guided_loss(
         model, trainable, non_trainable, metrics_values, x, y, sample_weight,
         batch, training=False,
@@ -198,5 +169,49 @@ def test_step(model, state, data):
     logs, metrics_values = _update_metrics(
         model, metrics_values, loss, penalty, x, y, y_pred, sample_weight, batch
     )
-    logs = model._drop_penalty_log_without_provenance(logs, batch)
+    logs = step.drop_penalty_log_without_provenance(model, logs, batch)
     return logs, (trainable, non_trainable, metrics_values)
+
+
+class GuidedTrainer:
+    """The JAX half of `kpg.GuidedModel`: its stateless steps, and its train function.
+
+    `GuidedModel(GuidedTrainer, keras.Model)` takes it when the package is
+    imported under this backend, as Keras's `Model` takes its backend's
+    `Trainer`. Input gradients come from `jax.vjp` inside the outer
+    `jax.value_and_grad`.
+    """
+
+    def train_step(self, state, data):
+        return _train_step(self, state, data)
+
+    def test_step(self, state, data):
+        return _test_step(self, state, data)
+
+    def make_train_function(self, force=False):
+        """With `penalty_every > 1`, two compiled steps, guided and plain, picked per step on the host.
+
+        XLA on CPU runs the branches of a `lax.cond` an order of magnitude
+        slower than the same ops outside one (measured: 23x a plain step
+        at penalty_every=2).
+        """
+        if self.train_function is not None and not force:
+            return self.train_function
+        if self.penalty_every == 1 or not self.guidance_enabled or self.run_eagerly or not self.jit_compile:
+            return super().make_train_function(force=force)
+        out_shardings = None
+        if keras.distribution.distribution() is not None:
+            # As Keras's own step: the new state keeps the variables' layouts.
+            out_shardings = (None, keras_internals.jax_state_sharding_spec(self))
+        steps = {
+            due: jax.jit(functools.partial(_train_step, self, due=due), donate_argnums=0,
+                         out_shardings=out_shardings)
+            for due in (True, False)
+        }
+        counter = itertools.count(int(keras.ops.convert_to_numpy(self.optimizer.iterations)))
+
+        def pick_step(state, data):
+            return steps[next(counter) % self.penalty_every == 0](state, data)
+
+        self.train_function = keras_internals.jax_make_function(self, pick_step)
+        return self.train_function

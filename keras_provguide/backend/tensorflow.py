@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from keras_provguide import keras_internals
+from keras_provguide.guidance import step
 
 #: The path `second_order="auto"` takes here, from `benchmarks/step_overhead.py`.
 FASTEST_SECOND_ORDER = "double_backprop"
@@ -85,23 +86,13 @@ def nchw_convolutions_supported():
     return True
 
 
-def check_jit_compile(value):
-    """Every `jit_compile` setting works: XLA and `tf.function` both differentiate twice."""
-    del value
-
-
-def make_train_function(model):
-    """`None`: Keras's own train function runs the guided `train_step`."""
-    del model
-
-
 def sub_batch_forward(model, forward):
     """The forward pass of `penalty_fraction`'s sub-batch, stateless.
 
     BatchNorm's moving statistics are then updated by the full batch only.
     """
     del forward
-    stateless = model._stateless_forward()
+    stateless = step.stateless_forward(model)
     return lambda images: (stateless(images), None)
 
 
@@ -151,38 +142,45 @@ def _forward(model, training):
     return lambda images: (model(images, training=training), None)
 
 
-@_exact_moments()
-def train_step(model, data):
-    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    batch = model._unpack_and_check(x)
-    due = model._penalty_due(model.optimizer.iterations)
-    with tf.GradientTape() as tape:
-        y_pred, _, penalty = model._forward_and_penalty(
-            _forward(model, True), batch, y, sample_weight, training=True, due=due
-        )
-        loss = model._total_loss(
-            x, y, y_pred, sample_weight, penalty, tf.shape(batch.images)[0],
-            training=True, due=due, replicas=_replicas(),
-        )
-        if model.optimizer is not None:
-            loss = model.optimizer.scale_loss(loss)
-    if model.trainable_weights:
-        trainable_weights = model.trainable_weights
-        gradients = tape.gradient(loss, trainable_weights)
-        model.optimizer.apply_gradients(zip(gradients, trainable_weights))
-    return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+class GuidedTrainer:
+    """The TensorFlow half of `kpg.GuidedModel`: its steps, with nested `tf.GradientTape`s.
 
+    `GuidedModel(GuidedTrainer, keras.Model)` takes it when the package is
+    imported under this backend, as Keras's `Model` takes its backend's
+    `Trainer`. BatchNorm statistics are twice differentiable inside them.
+    """
 
-@_exact_moments()
-def test_step(model, data):
-    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    batch = model._unpack_and_check(x)
-    y_pred, _, penalty = model._forward_and_penalty(
-        _forward(model, False), batch, y, sample_weight, training=False
-    )
-    model._total_loss(
-        x, y, y_pred, sample_weight, penalty, tf.shape(batch.images)[0], training=False,
-        replicas=_replicas(),
-    )
-    logs = model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
-    return model._drop_penalty_log_without_provenance(logs, batch)
+    @_exact_moments()
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        batch = step.unpack_and_check(x)
+        due = step.penalty_due(self, self.optimizer.iterations)
+        with tf.GradientTape() as tape:
+            y_pred, _, penalty = step.forward_and_penalty(
+                self, _forward(self, True), batch, y, sample_weight, training=True, due=due
+            )
+            loss = step.total_loss(
+                self, x, y, y_pred, sample_weight, penalty, tf.shape(batch.images)[0],
+                training=True, due=due, replicas=_replicas(),
+            )
+            if self.optimizer is not None:
+                loss = self.optimizer.scale_loss(loss)
+        if self.trainable_weights:
+            trainable_weights = self.trainable_weights
+            gradients = tape.gradient(loss, trainable_weights)
+            self.optimizer.apply_gradients(zip(gradients, trainable_weights))
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    @_exact_moments()
+    def test_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        batch = step.unpack_and_check(x)
+        y_pred, _, penalty = step.forward_and_penalty(
+            self, _forward(self, False), batch, y, sample_weight, training=False
+        )
+        step.total_loss(
+            self, x, y, y_pred, sample_weight, penalty, tf.shape(batch.images)[0], training=False,
+            replicas=_replicas(),
+        )
+        logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        return step.drop_penalty_log_without_provenance(self, logs, batch)

@@ -5,6 +5,8 @@ import torch
 from torch import distributed
 from torch.autograd import forward_ad
 
+from keras_provguide.guidance import step
+
 #: The path `second_order="auto"` takes here, from `benchmarks/step_overhead.py`.
 FASTEST_SECOND_ORDER = "double_backprop"
 
@@ -24,18 +26,13 @@ def check_jit_compile(value):
         )
 
 
-def make_train_function(model):
-    """`None`: Keras's own train function runs the guided `train_step`."""
-    del model
-
-
 def sub_batch_forward(model, forward):
     """The forward pass of `penalty_fraction`'s sub-batch, stateless.
 
     BatchNorm's moving statistics are then updated by the full batch only.
     """
     del forward
-    stateless = model._stateless_forward()
+    stateless = step.stateless_forward(model)
     return lambda images: (stateless(images), None)
 
 
@@ -118,40 +115,57 @@ def _distributed(model):
     return wrapper
 
 
-def train_step(model, data):
-    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    batch = model._unpack_and_check(x)
-    # Eager: decide on the host, so a skipped step runs no penalty op at all.
-    due = None
-    if model.penalty_every > 1:
-        due = int(model.optimizer.iterations.numpy()) % model.penalty_every == 0
-    y_pred, _, penalty = model._forward_and_penalty(
-        _forward(_distributed(model), True), batch, y, sample_weight, training=True, due=due
-    )
-    model.zero_grad()
-    loss = model._total_loss(
-        x, y, y_pred, sample_weight, penalty, batch.images.shape[0], training=True, due=due
-    )
-    if model.optimizer is not None:
-        loss = model.optimizer.scale_loss(loss)
-    if model.trainable_weights:
-        loss.backward()
-        trainable_weights = model.trainable_weights[:]
-        gradients = [v.value.grad for v in trainable_weights]
-        with torch.no_grad():
-            model.optimizer.apply(gradients, trainable_weights)
-    return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+class GuidedTrainer:
+    """The torch half of `kpg.GuidedModel`: its steps, eager, with `torch.autograd.grad(create_graph=True)`.
 
+    Under `torchrun`, training runs through `DistributedDataParallel`.
+    `jit_compile=True` is refused: `torch.compile` cannot double-backward.
+    """
 
-def test_step(model, data):
-    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    batch = model._unpack_and_check(x)
-    y_pred, _, penalty = model._forward_and_penalty(
-        _forward(model, False), batch, y, sample_weight, training=False
-    )
-    y_pred, penalty = y_pred.detach(), penalty.detach()
-    model._total_loss(
-        x, y, y_pred, sample_weight, penalty, batch.images.shape[0], training=False
-    )
-    logs = model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
-    return model._drop_penalty_log_without_provenance(logs, batch)
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        batch = step.unpack_and_check(x)
+        # Eager: decide on the host, so a skipped step runs no penalty op at all.
+        due = True
+        if self.penalty_every > 1:
+            due = int(self.optimizer.iterations.numpy()) % self.penalty_every == 0
+        y_pred, _, penalty = step.forward_and_penalty(
+            self, _forward(_distributed(self), True), batch, y, sample_weight, training=True, due=due
+        )
+        self.zero_grad()
+        loss = step.total_loss(
+            self, x, y, y_pred, sample_weight, penalty, batch.images.shape[0], training=True, due=due
+        )
+        if self.optimizer is not None:
+            loss = self.optimizer.scale_loss(loss)
+        if self.trainable_weights:
+            loss.backward()
+            trainable_weights = self.trainable_weights[:]
+            gradients = [v.value.grad for v in trainable_weights]
+            with torch.no_grad():
+                self.optimizer.apply(gradients, trainable_weights)
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def test_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        batch = step.unpack_and_check(x)
+        y_pred, _, penalty = step.forward_and_penalty(
+            self, _forward(self, False), batch, y, sample_weight, training=False
+        )
+        y_pred, penalty = y_pred.detach(), penalty.detach()
+        step.total_loss(
+            self, x, y, y_pred, sample_weight, penalty, batch.images.shape[0], training=False
+        )
+        logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        return step.drop_penalty_log_without_provenance(self, logs, batch)
+
+    @property
+    def jit_compile(self):
+        return keras.Model.jit_compile.fget(self)
+
+    @jit_compile.setter
+    def jit_compile(self, value):
+        # Checked here rather than in an overridden `compile()`, which would
+        # stop Keras from re-compiling the model when it is loaded.
+        check_jit_compile(value)
+        keras.Model.jit_compile.fset(self, value)

@@ -1,0 +1,161 @@
+"""The steps' shared orchestration, backend-free: which forward, which second-order path, which samples, which steps.
+
+Each backend's `GuidedTrainer` (`keras_provguide/backend/<name>.py`) owns
+its autodiff and its Keras trainer protocol, and calls these functions for
+everything else: the batch checks, whether a step applies the penalty (`due`:
+a Python bool, or a boolean tensor decided inside a compiled step), one
+forward pass with the penalty `P`, and the total loss with its logs. They
+read the `GuidedModel`'s options (`score`, `norm`, `penalty_reduction`,
+`second_order_path`, `penalty_every`, `penalty_fraction`,
+`guidance_enabled`, `guidance_weight`) and never import a framework.
+"""
+
+import numpy as np
+from keras import ops
+
+from keras_provguide import backend as autodiff
+from keras_provguide import keras_internals
+from keras_provguide.guidance import inputs as inputs_lib
+from keras_provguide.guidance import penalty as penalty_lib
+
+
+def unpack_and_check(x):
+    """The batch's `GuidedBatch`, its structure checked (traceable: no values read)."""
+    batch = inputs_lib.unpack_inputs(x)
+    inputs_lib.check_batch_structure(batch)
+    return batch
+
+
+def penalty_due(model, step):
+    """Whether training step `step` (0-based) applies the penalty: `True`, or a boolean tensor."""
+    if model.penalty_every == 1:
+        return True
+    return ops.equal(ops.mod(ops.cast(step, "int32"), model.penalty_every), 0)
+
+
+def forward_and_penalty(model, forward, batch, y, sample_weight, training, due=True):
+    """One forward pass; returns `(y_pred, aux, P)` with `P` in float32.
+
+    In training, `P` is differentiable to second order by the path
+    `second_order` names; in evaluation, first order suffices. `due` is a
+    Python bool (decided outside the compiled step) or a boolean tensor;
+    where it is false, the step is a plain forward pass with `P = 0`.
+    """
+
+    def plain():
+        y_pred, aux = forward(batch.images)
+        return y_pred, aux, ops.zeros((), dtype="float32")
+
+    if batch.provenance is None or (training and not model.guidance_enabled):
+        return plain()
+    if not training:
+        return guided_forward(model, forward, batch, y, sample_weight, training)
+    if isinstance(due, bool):
+        return guided_forward(model, forward, batch, y, sample_weight, training) if due else plain()
+    return ops.cond(due, lambda: guided_forward(model, forward, batch, y, sample_weight, training), plain)
+
+
+def guided_forward(model, forward, batch, y, sample_weight, training):
+    if training and model.penalty_fraction < 1.0:
+        return sub_batch_forward(model, forward, batch, y, sample_weight)
+    return full_batch_forward(model, forward, batch, y, sample_weight, training)
+
+
+def sub_batch_forward(model, forward, batch, y, sample_weight):
+    """Task predictions on the whole batch; the penalty on its first samples."""
+    y_pred, aux = forward(batch.images)
+    size = ops.shape(batch.images)[0]
+    if isinstance(size, int):
+        count = max(1, int(np.ceil(size * model.penalty_fraction)))
+    else:  # A dynamic batch size (TensorFlow graphs): ceil keeps it >= 1.
+        count = ops.cast(ops.ceil(ops.cast(size, "float32") * model.penalty_fraction), "int32")
+
+    def head(value):
+        return None if value is None else value[:count]
+
+    sub_batch = inputs_lib.GuidedBatch(*(head(v) for v in batch))
+    sub_forward = autodiff.get().sub_batch_forward(model, forward)
+    _, _, penalty = full_batch_forward(
+        model, sub_forward, sub_batch, head(y), head(sample_weight), training=True
+    )
+    return y_pred, aux, penalty
+
+
+def full_batch_forward(model, forward, batch, y, sample_weight, training):
+    def scores_fn(y_pred):
+        if batch.source_labels is None and model.score != "log_prob_sum":
+            if y is None:
+                raise ValueError(
+                    f"score={model.score!r} needs labels: received provenance "
+                    "without `y`."
+                )
+            inputs_lib.check_labels_shape(
+                tuple(y.shape), batch.images.shape[0], y_pred.shape[-1]
+            )
+        return penalty_lib.source_scores(y_pred, y, batch.source_labels, model.score)
+
+    backend_autodiff = autodiff.get()
+    if training and model.second_order_path == "forward_over_reverse":
+
+        def directions_fn(grads):
+            return penalty_lib.penalty_directions(
+                grads, batch.provenance, model.norm, sample_weight, model.penalty_reduction
+            )
+
+        y_pred, aux, value, surrogate = backend_autodiff.forward_over_reverse(
+            forward, lambda: stateless_forward(model), batch.images, scores_fn, directions_fn
+        )
+        # The value of P, with the parameter gradient of the surrogate
+        # (which equals that of P).
+        penalty = ops.stop_gradient(value) + surrogate - ops.stop_gradient(surrogate)
+        return y_pred, aux, penalty
+
+    y_pred, aux, grads = backend_autodiff.input_gradients(
+        forward, batch.images, scores_fn, create_graph=training
+    )
+    penalty = penalty_lib.penalty_from_gradients(
+        grads, batch.provenance, model.norm, sample_weight, model.penalty_reduction
+    )
+    return y_pred, aux, penalty
+
+
+def stateless_forward(model):
+    """The training forward pass without state updates (BatchNorm statistics)."""
+    trainable = [v.value for v in model.trainable_variables]
+    non_trainable = [v.value for v in model.non_trainable_variables]
+
+    def forward(images):
+        y_pred, _ = model.stateless_call(trainable, non_trainable, images, training=True)
+        return y_pred
+
+    return forward
+
+
+def total_loss(model, x, y, y_pred, sample_weight, penalty, batch_size, training, due=True, replicas=1):
+    """Task loss plus weighted penalty, tracked for the logs (TF and torch steps).
+
+    Under a `tf.distribute` strategy with `replicas` replicas, Keras
+    scales each replica's task loss by `1 / replicas` because the
+    replicas' gradients are summed; the replica's penalty (a mean over
+    its share of the batch) is scaled the same way, and the logs get the
+    unscaled loss.
+    """
+    loss = model.compute_loss(
+        x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
+    )
+    loss = loss + model.guidance_weight * penalty / replicas
+    track_loss_and_penalty(model, loss * replicas, penalty, batch_size, due)
+    return loss
+
+
+def track_loss_and_penalty(model, loss, penalty, batch_size, due=True):
+    keras_internals.loss_tracker(model).update_state(loss, sample_weight=batch_size)
+    # Steps that skip the penalty do not pull its logged mean to zero.
+    weight = batch_size if due is True else batch_size * ops.cast(due, "int32")
+    model.penalty_tracker.update_state(penalty, sample_weight=weight)
+
+
+def drop_penalty_log_without_provenance(model, logs, batch):
+    if batch.provenance is None:
+        logs.pop(model.penalty_tracker.name, None)
+    return logs
