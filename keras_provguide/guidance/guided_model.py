@@ -3,13 +3,12 @@
 import inspect
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_provguide import backend as autodiff
 from keras_provguide import groups as groups_lib
-from keras_provguide import keras_internals
 from keras_provguide.checks import int_at_least, non_negative_float
+from keras_provguide.guidance import data_checks
 from keras_provguide.guidance import inputs as inputs_lib
 from keras_provguide.guidance import penalty as penalty_lib
 
@@ -245,18 +244,18 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
         return self.backbone.compute_output_shape(input_shape)
 
     # Value checks need concrete data, so they run once, before the compiled
-    # steps: on whole arrays, or on the first batch of a dataset.
+    # steps (`data_checks.check_data`): on whole arrays, or on the first batch.
 
     def fit(self, *args, **kwargs):
         arguments = _bind(keras.Model.fit, self, args, kwargs)
         autodiff.get().check_model_runs_here(self)
         x, validation_data = arguments.get("x"), arguments.get("validation_data")
-        self._check_data_values(x, arguments.get("y"))
+        data_checks.check_data(self, x, arguments.get("y"))
         if isinstance(validation_data, (tuple, list)):
             vx, vy, _ = keras.utils.unpack_x_y_sample_weight(tuple(validation_data))
-            self._check_data_values(vx, vy)
+            data_checks.check_data(self, vx, vy)
         elif validation_data is not None:
-            self._check_data_values(validation_data, None)
+            data_checks.check_data(self, validation_data, None)
         endless = isinstance(x, keras.utils.PyDataset) and x.num_batches is None
         if (endless or _is_tf_dataset(x)) and "shuffle" not in arguments:
             # These inputs shuffle themselves, and Keras ignores `shuffle` for
@@ -267,65 +266,13 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
     def evaluate(self, *args, **kwargs):
         arguments = _bind(keras.Model.evaluate, self, args, kwargs)
         autodiff.get().check_model_runs_here(self)
-        self._check_data_values(arguments.get("x"), arguments.get("y"))
+        data_checks.check_data(self, arguments.get("x"), arguments.get("y"))
         return super().evaluate(**arguments)
 
     def predict(self, *args, **kwargs):
         arguments = _bind(keras.Model.predict, self, args, kwargs)
         autodiff.get().check_model_runs_here(self)
         return super().predict(**arguments)
-
-    def _check_data_values(self, x, y):
-        x, y = _first_batch(x, y)
-        if x is None:
-            return
-        if y is None and isinstance(x, dict) and "labels" in x:
-            raise ValueError(
-                "Received 'labels' inside the inputs dict and no `y`. Split the "
-                "batch into (inputs, labels) first, e.g. "
-                "`dataset.map(kpg.data.split_labels)` or "
-                "`model.fit(*kpg.data.split_labels(batch))`."
-            )
-        batch = inputs_lib.unpack_inputs(x)
-        batch = inputs_lib.GuidedBatch(*(_to_numpy(t) for t in batch))
-        y = _to_numpy(y)
-        num_classes = self._num_classes(batch.images.shape)
-        inputs_lib.check_batch_structure(batch, y, num_classes)
-        inputs_lib.check_values(batch, y, num_classes)
-        self._check_groups(_to_numpy(groups_lib.groups_of(x)), batch.images.shape[0])
-
-    def _check_groups(self, groups, batch_size):
-        users = [
-            obj for obj in keras.tree.flatten(getattr(self, "loss", None)) + keras_internals.compiled_metrics(self)
-            if hasattr(obj, "num_groups")
-        ]
-        if groups is None:
-            if users:
-                raise ValueError(
-                    f"{type(users[0]).__name__} needs group ids: expected the inputs "
-                    "dict to hold 'groups' (int, shape (batch,)), received keys "
-                    "without it."
-                )
-            return
-        if groups.shape != (batch_size,) or not np.issubdtype(groups.dtype, np.integer):
-            raise ValueError(
-                f"Expected 'groups' as integer ids of shape ({batch_size},), received "
-                f"dtype {groups.dtype} and shape {groups.shape}."
-            )
-        for obj in users:
-            if groups.size and (groups.min() < 0 or groups.max() >= obj.num_groups):
-                raise ValueError(
-                    f"Expected 'groups' ids in [0, {obj.num_groups - 1}] for "
-                    f"{type(obj).__name__}(num_groups={obj.num_groups}), received values "
-                    f"in [{int(groups.min())}, {int(groups.max())}]."
-                )
-
-    def _num_classes(self, images_shape):
-        try:
-            shape = self.backbone.compute_output_shape((None,) + tuple(images_shape[1:]))
-        except Exception:  # A subclassed backbone may not know its shapes.
-            return None
-        return shape[-1] if len(shape) == 2 else None
 
     def get_config(self):
         config = {
@@ -368,32 +315,6 @@ def _bind(method, model, args, kwargs):
             arguments.update(arguments.pop(name, {}))
     del arguments[next(iter(signature.parameters))]  # `self`
     return arguments
-
-
-def _first_batch(x, y):
-    """`(x, y)` as given for arrays; the first element of a dataset; else `None`."""
-    if isinstance(x, keras.utils.PyDataset):
-        return _split(x[0])
-    if type(x).__module__.startswith("tensorflow") and hasattr(x, "take"):
-        return _split(next(iter(x.take(1))))
-    if isinstance(x, dict) or hasattr(x, "shape"):
-        return x, y
-    return None, None
-
-
-def _split(element):
-    if isinstance(element, (tuple, list)):
-        x, y, _ = keras.utils.unpack_x_y_sample_weight(tuple(element))
-        return x, y
-    return element, None
-
-
-def _to_numpy(value):
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        return {k: _to_numpy(v) for k, v in value.items()}
-    return np.asarray(ops.convert_to_numpy(value))
 
 
 def _is_tf_dataset(x):
