@@ -18,8 +18,9 @@ which backend is active (`tests/test_package.py` checks it), except the
   first step if the backend's kernels on this machine cannot run `model`
   (TensorFlow without oneDNN and `channels_first` convolutions).
 - `FASTEST_SECOND_ORDER`: the path `second_order="auto"` takes, as measured.
-- `sub_batch_forward(model, forward)`: the forward pass of the
-  `penalty_fraction` sub-batch (stateless).
+- `STATELESS_STEPS`: whether the backend's forward passes return their
+  state rather than update it (JAX), so the `penalty_fraction` sub-batch
+  can reuse the step's forward pass.
 - `GuidedTrainer`: the mixin `kpg.GuidedModel` takes as a base, as Keras's
   `Model` takes its backend's `Trainer`: `train_step` and `test_step` with
   the signatures of that backend's Keras trainer, and where the backend

@@ -15,6 +15,9 @@ import keras
 from keras_provguide import keras_internals
 from keras_provguide.guidance import step
 
+#: JAX's steps are stateless: a forward pass returns its state instead of updating it.
+STATELESS_STEPS = True
+
 #: The path `second_order="auto"` takes here, from `benchmarks/step_overhead.py`.
 FASTEST_SECOND_ORDER = "forward_over_reverse"
 
@@ -23,11 +26,6 @@ def check_model_runs_here(model):
     """Nothing to check: XLA's CPU and GPU kernels run every Keras data format."""
     del model
 
-
-def sub_batch_forward(model, forward):
-    """The forward pass of `penalty_fraction`'s sub-batch: JAX's is stateless already."""
-    del model
-    return forward
 
 
 def input_gradients(forward, images, scores_fn, create_graph=True):

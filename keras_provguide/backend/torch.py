@@ -7,6 +7,9 @@ from torch.autograd import forward_ad
 
 from keras_provguide.guidance import step
 
+#: Steps update state in place (BatchNorm statistics) as they run.
+STATELESS_STEPS = False
+
 #: The path `second_order="auto"` takes here, from `benchmarks/step_overhead.py`.
 FASTEST_SECOND_ORDER = "double_backprop"
 
@@ -25,15 +28,6 @@ def check_jit_compile(value):
             "gradient a second time, so guided steps run eagerly on torch."
         )
 
-
-def sub_batch_forward(model, forward):
-    """The forward pass of `penalty_fraction`'s sub-batch, stateless.
-
-    BatchNorm's moving statistics are then updated by the full batch only.
-    """
-    del forward
-    stateless = step.stateless_forward(model)
-    return lambda images: (stateless(images), None)
 
 
 def input_gradients(forward, images, scores_fn, create_graph=True):

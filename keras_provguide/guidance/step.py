@@ -49,19 +49,19 @@ def forward_and_penalty(model, forward, batch, y, sample_weight, training, due=T
     if batch.provenance is None or (training and not model.guidance_enabled):
         return plain()
     if not training:
-        return guided_forward(model, forward, batch, y, sample_weight, training)
+        return _guided_forward(model, forward, batch, y, sample_weight, training)
     if isinstance(due, bool):
-        return guided_forward(model, forward, batch, y, sample_weight, training) if due else plain()
-    return ops.cond(due, lambda: guided_forward(model, forward, batch, y, sample_weight, training), plain)
+        return _guided_forward(model, forward, batch, y, sample_weight, training) if due else plain()
+    return ops.cond(due, lambda: _guided_forward(model, forward, batch, y, sample_weight, training), plain)
 
 
-def guided_forward(model, forward, batch, y, sample_weight, training):
+def _guided_forward(model, forward, batch, y, sample_weight, training):
     if training and model.penalty_fraction < 1.0:
-        return sub_batch_forward(model, forward, batch, y, sample_weight)
-    return full_batch_forward(model, forward, batch, y, sample_weight, training)
+        return _sub_batch_forward(model, forward, batch, y, sample_weight)
+    return _full_batch_forward(model, forward, batch, y, sample_weight, training)
 
 
-def sub_batch_forward(model, forward, batch, y, sample_weight):
+def _sub_batch_forward(model, forward, batch, y, sample_weight):
     """Task predictions on the whole batch; the penalty on its first samples."""
     y_pred, aux = forward(batch.images)
     size = ops.shape(batch.images)[0]
@@ -74,14 +74,21 @@ def sub_batch_forward(model, forward, batch, y, sample_weight):
         return None if value is None else value[:count]
 
     sub_batch = inputs_lib.GuidedBatch(*(head(v) for v in batch))
-    sub_forward = autodiff.get().sub_batch_forward(model, forward)
-    _, _, penalty = full_batch_forward(
+    if autodiff.get().STATELESS_STEPS:
+        sub_forward = forward  # Its state output is dropped: the full batch updates the statistics.
+    else:
+        stateless = stateless_forward(model)
+
+        def sub_forward(images):
+            return stateless(images), None
+
+    _, _, penalty = _full_batch_forward(
         model, sub_forward, sub_batch, head(y), head(sample_weight), training=True
     )
     return y_pred, aux, penalty
 
 
-def full_batch_forward(model, forward, batch, y, sample_weight, training):
+def _full_batch_forward(model, forward, batch, y, sample_weight, training):
     def scores_fn(y_pred):
         if batch.source_labels is None and model.score != "log_prob_sum":
             if y is None:
