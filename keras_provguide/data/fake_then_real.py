@@ -227,7 +227,7 @@ def _as_set(data, name):
 
 
 def _harmonise(synthetic, real):
-    """`{phase: (set, dtypes)}`: both sets read with the same keys, dtypes and shapes.
+    """`{phase: (set, dtypes, provenance shape or None)}`: both sets read with the same keys, dtypes and shapes.
 
     A set without provenance, beside one with it, gets all-ones provenance
     at each batch.
