@@ -160,4 +160,32 @@ def jax_make_function(model, step):
     return _attribute(model, "_make_function", "JAXTrainer")(step)
 
 
+def torch_trainer_wraps_ddp(model):
+    """Whether Keras's torch trainer wraps `model` in `DistributedDataParallel` itself.
+
+    Keras after 3.15 builds `model.ddp_model` in `make_train_function` once
+    `torch.distributed` is initialised (`TorchTrainer._initialize_ddp`), and
+    its own steps call that wrapper; earlier versions have neither, and
+    keras-provguide then builds its own. There is no public switch.
+    """
+    return callable(getattr(model, "_initialize_ddp", None))
+
+
+def torch_keras_ddp(model):
+    """Keras's `DistributedDataParallel` wrapper of `model`, or `None` before Keras builds it."""
+    return _attribute(model, "ddp_model", "TorchTrainer")
+
+
+def torch_rebuild_keras_ddp(model):
+    """Has Keras build its wrapper of `model` again, for the weights trainable now.
+
+    DDP fixes the parameters it reduces when it is built, and Keras builds
+    its wrapper once per model; after a layer is frozen or unfrozen and the
+    model recompiled, the old wrapper would wait for gradients that never come.
+    """
+    _attribute(model, "ddp_model", "TorchTrainer")
+    object.__setattr__(model, "ddp_model", None)  # As Keras sets it: outside torch's module registry.
+    model._initialize_ddp()
+
+
 DataLayer = _data_layer()

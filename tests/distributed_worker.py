@@ -16,6 +16,7 @@ with one gloo process per device (`GuidedModel` trains through
 process gets its half of each.
 """
 
+import os
 import sys
 
 import numpy as np
@@ -159,8 +160,44 @@ def _replicas(model):
     from torch.nn.parallel import DistributedDataParallel
 
     wrapper, _ = model.__dict__.get("_distributed_wrapper", (None, None))
+    keras_wrapper = model.__dict__.get("ddp_model")
+    if keras_wrapper is not None:  # Keras's own wrapper, and never a second one of ours.
+        wrapper = None if wrapper is not None else keras_wrapper
     wrapped = isinstance(wrapper, DistributedDataParallel)
     return distributed.get_world_size() if wrapped else 1
+
+
+def _emulate_keras_ddp():
+    """Makes the installed Keras's torch trainer wrap models in DDP itself, as Keras after 3.15 does.
+
+    Keras's `TorchTrainer` gained `ddp_model`, built once per model by
+    `_initialize_ddp` in `make_train_function`. Returns the list that
+    records each wrapper it builds.
+    """
+    from keras.src.backend.torch.trainer import TorchTrainer
+    from torch import distributed
+    from torch.nn.parallel import DistributedDataParallel
+
+    built = []
+
+    def _initialize_ddp(self):
+        if distributed.is_initialized() and self.ddp_model is None:
+            wrapper = DistributedDataParallel(self, find_unused_parameters=False)
+            object.__setattr__(self, "ddp_model", wrapper)
+            built.append(wrapper)
+
+    make_train_function = TorchTrainer.make_train_function
+
+    def make_train_function_with_ddp(self, force=False):
+        if self.train_function is not None and not force:
+            return self.train_function
+        self._initialize_ddp()
+        return make_train_function(self, force)
+
+    TorchTrainer.ddp_model = None
+    TorchTrainer._initialize_ddp = _initialize_ddp
+    TorchTrainer.make_train_function = make_train_function_with_ddp
+    return built
 
 
 def _run_jax(out):
@@ -188,6 +225,7 @@ def _run_torch(out):
     from torch import distributed
 
     distributed.init_process_group("gloo")
+    keras_wrappers = _emulate_keras_ddp() if os.environ.get("KPG_EMULATE_KERAS_DDP") == "1" else None
     rank, world = distributed.get_rank(), distributed.get_world_size()
     part = GLOBAL_BATCH // world
 
@@ -207,6 +245,8 @@ def _run_torch(out):
 
     values = guided_values(shard, reduce_logs)
     values.update(batchnorm_updates(shard=shard))
+    if keras_wrappers is not None:
+        values["keras_ddp_builds"] = np.asarray(len(keras_wrappers))
     # Every process must end with the same weights.
     for key in [k for k in values if k.endswith(tuple(f"weight_{i}" for i in range(6)))]:
         weight = torch.tensor(values[key])

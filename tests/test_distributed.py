@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import BACKEND
 from distributed_worker import GLOBAL_BATCH, batchnorm_updates, guided_values
 
@@ -33,15 +34,15 @@ def _two_device_command(out):
     return [sys.executable, str(WORKER), str(out)]
 
 
-def _two_device_env():
-    env = dict(os.environ, KERAS_BACKEND=BACKEND)
+def _two_device_env(emulate_keras_ddp=False):
+    env = dict(os.environ, KERAS_BACKEND=BACKEND, KPG_EMULATE_KERAS_DDP=str(int(emulate_keras_ddp)))
     if BACKEND == "jax":
         flags = env.get("XLA_FLAGS", "")
         env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count=2".strip()
     return env
 
 
-def _run_two_devices(out):
+def _run_two_devices(out, emulate_keras_ddp=False):
     """Runs the worker on two devices. torch gets one retry: about one launch in
     ten on 2 loaded cores ends with a gloo teardown abort ("terminate called
     without an active exception") unrelated to the results, which are then
@@ -50,7 +51,7 @@ def _run_two_devices(out):
     failures = []
     for _ in range(attempts):
         result = subprocess.run(
-            _two_device_command(out), env=_two_device_env(), timeout=300,
+            _two_device_command(out), env=_two_device_env(emulate_keras_ddp), timeout=300,
             cwd=WORKER.parent, capture_output=True, text=True,
         )
         if result.returncode == 0:
@@ -59,11 +60,27 @@ def _run_two_devices(out):
     raise AssertionError("two-device worker failed:\n" + "\n---\n".join(failures))
 
 
-def test_two_devices_give_the_one_device_weights_and_logs(tmp_path):
+@pytest.mark.parametrize(
+    "keras_ddp",
+    [
+        pytest.param(False, id="own_wrapper"),
+        pytest.param(
+            True, id="keras_wrapper",
+            marks=pytest.mark.skipif(BACKEND != "torch", reason="Keras's own DDP wrapper is torch's"),
+        ),
+    ],
+)
+def test_two_devices_give_the_one_device_weights_and_logs(tmp_path, keras_ddp):
+    """`keras_ddp`: on torch, with the trainer of Keras after 3.15 (emulated), which wraps the model in DDP itself."""
     out = tmp_path / "two_devices.npz"
-    _run_two_devices(out)
+    _run_two_devices(out, emulate_keras_ddp=keras_ddp)
     theirs = dict(np.load(out))
     ours = guided_values()
+    if keras_ddp:
+        # One wrapper per model (one-step fit, short fit, BatchNorm step), and
+        # one more after freezing a layer: DDP fixes the weights it reduces
+        # when built.
+        assert int(theirs.pop("keras_ddp_builds")) == 4
 
     assert int(theirs.pop("replicas")) == 2
     assert int(ours.pop("replicas")) == 1

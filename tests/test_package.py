@@ -132,12 +132,22 @@ def test_trainer_internals_are_where_the_package_expects_them():
         assert len(trainable) == len(model.trainable_variables) and non_trainable == []
         assert callable(keras_internals.jax_make_function(model, lambda state, data: (None, state)))
 
+    if keras.backend.backend() == "torch":
+        # Keras 3.15 and earlier leave DDP to keras-provguide; a later Keras's
+        # trainer has both halves (`tests/test_distributed.py` runs it, emulated).
+        wraps = keras_internals.torch_trainer_wraps_ddp(model)
+        assert wraps == hasattr(model, "ddp_model")
+        if wraps:
+            assert keras_internals.torch_keras_ddp(model) is None  # Built with the training function.
+
     class Moved:  # A Keras that renamed them: each error names the version.
         pass
 
     version = keras.__version__.replace(".", r"\.")
+    assert not keras_internals.torch_trainer_wraps_ddp(Moved())
     for call in (keras_internals.loss_tracker, keras_internals.jax_state_sharding_spec,
-                 lambda m: keras_internals.jax_make_function(m, None)):
+                 lambda m: keras_internals.jax_make_function(m, None), keras_internals.torch_keras_ddp,
+                 keras_internals.torch_rebuild_keras_ddp):
         with pytest.raises(RuntimeError, match=version):
             call(Moved())
     with pytest.raises(RuntimeError, match=version):

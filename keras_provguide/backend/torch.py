@@ -5,6 +5,7 @@ import torch
 from torch import distributed
 from torch.autograd import forward_ad
 
+from keras_provguide import keras_internals
 from keras_provguide.guidance import step
 
 #: Steps update state in place (BatchNorm statistics) as they run.
@@ -80,6 +81,10 @@ def _forward(model, training):
     return lambda images: (model(images, training=training), None)
 
 
+def _trainable_key(model):
+    return tuple(id(v) for v in model.trainable_weights)
+
+
 def _distributed(model):
     """`model` in `DistributedDataParallel` when several processes train it, else `model`.
 
@@ -87,18 +92,24 @@ def _distributed(model):
     the forward pass runs through DDP, whose backward hooks average the
     parameter gradients over the processes as they are accumulated. The
     penalty's first-order input gradient is taken with respect to the images
-    only, so the hooks fire in the final backward pass alone. The wrapper is
-    built on the first training step (DDP broadcasts process 0's weights
-    then) and kept outside the model's tracked attributes. It is built again
-    when the process group or the set of trainable weights changes (DDP
-    fixes the weights it reduces when it is built).
+    only, so the hooks fire in the final backward pass alone.
+
+    Where Keras's torch trainer wraps the model itself (Keras after 3.15),
+    its wrapper is the one used, so the model is never wrapped twice; see
+    `GuidedTrainer.make_train_function`. Otherwise the wrapper is built here
+    on the first training step (DDP broadcasts process 0's weights then),
+    kept outside the model's tracked attributes, and built again when the
+    process group or the set of trainable weights changes (DDP fixes the
+    weights it reduces when it is built).
     """
+    if keras_internals.torch_trainer_wraps_ddp(model):
+        return keras_internals.torch_keras_ddp(model) or model
     if not (distributed.is_available() and distributed.is_initialized()):
         return model
     trainable = model.trainable_weights
     if distributed.get_world_size() == 1 or not trainable:
         return model
-    key = (distributed.group.WORLD, tuple(id(v) for v in trainable))
+    key = (distributed.group.WORLD, _trainable_key(model))
     wrapper, built_for = model.__dict__.get("_distributed_wrapper", (None, None))
     if wrapper is None or built_for != key:
         device = trainable[0].value.device
@@ -152,6 +163,26 @@ class GuidedTrainer:
         )
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
         return step.drop_penalty_log_without_provenance(self, logs, batch)
+
+    def make_train_function(self, force=False):
+        """Keras's, keeping Keras's own DDP wrapper (where it builds one) in step with the trainable weights.
+
+        Keras builds that wrapper once per model; the one built for other
+        trainable weights (before a layer was frozen or unfrozen and the
+        model recompiled) is rebuilt here before the new training function
+        is made.
+        """
+        if not keras_internals.torch_trainer_wraps_ddp(self):
+            return super().make_train_function(force)
+        current = _trainable_key(self)
+        wrapper = keras_internals.torch_keras_ddp(self)
+        if wrapper is not None and self.__dict__.get("_keras_ddp_built_for") != (id(wrapper), current):
+            keras_internals.torch_rebuild_keras_ddp(self)
+        function = super().make_train_function(force)
+        wrapper = keras_internals.torch_keras_ddp(self)
+        if wrapper is not None:
+            self.__dict__["_keras_ddp_built_for"] = (id(wrapper), current)
+        return function
 
     @property
     def jit_compile(self):

@@ -92,7 +92,7 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
     `torchrun`, where the model trains through `DistributedDataParallel`
     once `torch.distributed` is initialised (each process fits its own shard;
     every trainable weight must be used in the forward pass, as DDP
-    requires). A step equals the one-device step on the same global batch;
+    requires; Keras's own wrapper where the installed Keras builds one). A step equals the one-device step on the same global batch;
     see the README's "Several devices and hosts".
 
     Logs `loss` (task loss plus weighted penalty) and `guidance_penalty` (`P`,
