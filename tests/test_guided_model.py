@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import BACKEND, conv_backbone, linear_backbone, requires_backend, sparse_ce
+from harness import assert_keras_file_round_trip
 
 import keras_provguide as kpg
 
@@ -342,15 +343,9 @@ def test_save_load_round_trip_and_resume(tmp_path):
     images = RNG.random((B, 8, 8, 3)).astype("float32")
     x = {"images": images, "provenance": np.ones((B, 8, 8, 1), "float32") * 0.3}
     model.fit(x, LABELS, epochs=2, verbose=0)
-    path = tmp_path / "guided.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    assert isinstance(loaded, kpg.GuidedModel)
+    loaded = assert_keras_file_round_trip(model, images, tmp_path / "guided.keras", atol=1e-6)
     assert (loaded.score, loaded.norm) == ("log_prob_sum", "l1")
     assert float(keras.ops.convert_to_numpy(loaded.guidance_weight)) == pytest.approx(0.2)
-    np.testing.assert_allclose(
-        loaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-5, atol=1e-6
-    )
     # Resuming: the loaded optimizer state continues where the original left off.
     assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations)
     model.fit(x, LABELS, epochs=1, shuffle=False, verbose=0)

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import sparse_ce
+from harness import assert_guided_fit, assert_keras_file_round_trip
 
 import keras_provguide as kpg
 
@@ -55,15 +56,8 @@ def test_models_train_as_guided_backbones_and_reload(tmp_path, task):
     rng = np.random.default_rng(0)
     x = {"images": rng.random((8, 16, 16, 3)).astype("float32"),
          "provenance": (rng.random((8, 16, 16, 1)) > 0.5).astype("float32")}
-    history = model.fit(x, np.arange(8) % 4, epochs=1, verbose=0)
-    assert history.history["guidance_penalty"][0] > 0
-    path = str(tmp_path / "model.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(loaded.predict(x["images"], verbose=0)),
-        keras.ops.convert_to_numpy(model.predict(x["images"], verbose=0)), rtol=1e-5, atol=1e-5,
-    )
+    assert_guided_fit(model.fit(x, np.arange(8) % 4, epochs=1, verbose=0))
+    loaded = assert_keras_file_round_trip(model, x["images"], tmp_path / "model.keras")
     assert type(loaded.backbone) is type(network)
 
 

@@ -1,10 +1,9 @@
 """The WSOL CAM backbones: wsolevaluation's layouts, Keras's preprocessing, guided and saved."""
 
-import os
-
 import keras
 import numpy as np
 import pytest
+from harness import assert_guided_fit, assert_keras_file_round_trip
 
 import keras_provguide as kpg
 
@@ -48,17 +47,10 @@ def test_wsol_backbone_trains_guided_in_a_cam_localizer_and_reloads(tmp_path, bu
     rng = np.random.default_rng(0)
     x = {"images": rng.uniform(size=(2, 32, 32, 3)).astype("float32"),
          "provenance": (rng.uniform(size=(2, 32, 32, 1)) > 0.5).astype("float32")}
-    history = model.fit(x, np.array([0, 2]), epochs=1, batch_size=2, verbose=0)
-    assert np.isfinite(history.history["loss"][0]) and history.history["guidance_penalty"][0] > 0
+    assert_guided_fit(model.fit(x, np.array([0, 2]), epochs=1, batch_size=2, verbose=0))
     maps = localizer.class_activation_maps(x["images"])
     assert maps.shape == (2, 32, 32)
-    path = os.path.join(tmp_path, "vgg.keras")
-    localizer.save(path)
-    reloaded = keras.models.load_model(path)
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(reloaded.predict(x["images"], verbose=0)),
-        keras.ops.convert_to_numpy(localizer.predict(x["images"], verbose=0)), atol=1e-4,
-    )
+    assert_keras_file_round_trip(localizer, x["images"], tmp_path / "localizer.keras", rtol=0, atol=1e-4)
 
 
 @pytest.mark.parametrize("build", [kpg.models.vgg16_gap, kpg.models.resnet50_stride1])
