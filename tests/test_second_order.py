@@ -101,7 +101,7 @@ def test_bad_options_are_rejected(kwargs, match):
 
 def test_penalty_every_k_alternates_guided_and_plain_steps():
     weights = conv_backbone().get_weights()
-    sparse = _model(weights, "auto", penalty_every=2)
+    sparse = _model(weights, "auto", penalty_every=2, lazy_rescale=False)
     dense = _model(weights, "auto")
     x, y = _batch(False)
     logs = []

@@ -100,7 +100,7 @@ def _guided_loss(
             training=training,
         )
     weight = _value_of(model.guidance_weight, model.non_trainable_variables, non_trainable)
-    loss = loss + weight * penalty
+    loss = loss + weight * step.penalty_scale(model, training) * penalty
     return loss, (penalty, y_pred, non_trainable_out, metrics_values)
 
 

@@ -7,7 +7,7 @@ from keras import ops
 
 from keras_provguide import backend as autodiff
 from keras_provguide import groups as groups_lib
-from keras_provguide.checks import int_at_least, non_negative_float
+from keras_provguide.checks import int_at_least, non_negative_float, positive_float
 from keras_provguide.guidance import data_checks
 from keras_provguide.guidance import inputs as inputs_lib
 from keras_provguide.guidance import penalty as penalty_lib
@@ -59,17 +59,46 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
             the first-order input gradient `g`, then the directional
             derivative of the score along `u = stop_gradient(dP/dg)` in
             forward mode, whose parameter gradient equals that of `P`.
-            `"auto"` (default) uses the path measured fastest on the active
-            backend.
+            `"finite_difference"` (approximate, no second-derivative kernels
+            at all) replaces that directional derivative by a forward
+            difference of the scores at `x` and at `x + a u` (Finlay and
+            Oberman, 2019): the parameter gradient is then a difference of
+            two first-order ones, exact as the step shrinks (error linear in
+            `finite_difference_step`). The shifted pass is stateless (no
+            BatchNorm statistics or other state updated; in training mode its
+            batch statistics are the shifted batch's, as the exact
+            derivative's are) and draws the same random numbers as the clean
+            pass where the model's random layers are seeded.
+            `"auto"` (default) uses the exact path measured fastest on the
+            active backend.
+        finite_difference_step: float > 0, the step of
+            `second_order="finite_difference"` relative to the input scale:
+            `a u` has a root-mean-square of `finite_difference_step` times
+            that of the batch's images (default 1e-2; see
+            `benchmarks/README.md` for the error it gives). Ignored by the
+            other paths.
         penalty_every: int >= 1. Apply the penalty on one training step in
             `penalty_every` (the first of each run of steps); the other
-            steps are plain ERM steps at plain cost. The penalty is not
-            rescaled: raise `guidance_weight` to keep its average pull.
+            steps are plain ERM steps at plain cost.
+        lazy_rescale: bool. With `penalty_every = k > 1`, weigh the penalty
+            `k * guidance_weight` on the steps that apply it (default
+            `True`), so that its average pull over `k` steps is that of
+            every-step guidance at `guidance_weight`: lazy regularization
+            as StyleGAN2 applies its R1 penalty. `False` weighs it
+            `guidance_weight` there, an average pull of
+            `guidance_weight / k` (the behaviour before this option; a
+            model saved then loads with `False`).
         penalty_fraction: float in (0, 1]. Compute the penalty on the first
             `ceil(penalty_fraction * B)` samples of each training batch (the
             task loss still uses all of them), in a second, stateless forward
             pass: its BatchNorm statistics are the sub-batch's, and the moving
-            averages are updated by the full batch only.
+            averages are updated by the full batch only. `P` stays a mean
+            over samples, now over the sub-batch's: in batches of
+            exchangeable samples it estimates the full batch's `P` without
+            bias, so `guidance_weight` keeps its meaning and needs no
+            rescaling (exactly equal where the sub-batch's samples are
+            representative, e.g. a batch of two copies of it, and the model
+            has no batch statistics).
         **kwargs: passed to `keras.Model` (`name`, `dtype`, ...).
 
     Call arguments:
@@ -92,8 +121,9 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
     `torchrun`, where the model trains through `DistributedDataParallel`
     once `torch.distributed` is initialised (each process fits its own shard;
     every trainable weight must be used in the forward pass, as DDP
-    requires; Keras's own wrapper where the installed Keras builds one). A step equals the one-device step on the same global batch;
-    see the README's "Several devices and hosts".
+    requires; Keras's own wrapper where the installed Keras builds one). A
+    step equals the one-device step on the same global batch; see the
+    README's "Several devices and hosts".
 
     Logs `loss` (task loss plus weighted penalty) and `guidance_penalty` (`P`,
     unweighted); `evaluate` reports `guidance_penalty` when the data carries
@@ -121,7 +151,7 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
     def __init__(
         self, backbone, guidance_weight=0.05, score="logit", norm="l2",
         second_order="auto", penalty_every=1, penalty_fraction=1.0,
-        penalty_reduction="sum", **kwargs,
+        penalty_reduction="sum", lazy_rescale=True, finite_difference_step=1e-2, **kwargs,
     ):
         super().__init__(**kwargs)
         if not isinstance(backbone, keras.layers.Layer):
@@ -136,6 +166,9 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
                 f"Expected `second_order` in {SECOND_ORDER}, received {second_order!r}."
             )
         penalty_every = int_at_least(penalty_every, 1, "penalty_every")
+        if not isinstance(lazy_rescale, bool):
+            raise ValueError(f"Expected `lazy_rescale` to be a bool, received {lazy_rescale!r}.")
+        finite_difference_step = positive_float(finite_difference_step, "finite_difference_step")
         try:
             penalty_fraction = float(penalty_fraction)
         except (TypeError, ValueError):
@@ -151,6 +184,8 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
         self.second_order = second_order
         self.penalty_every = penalty_every
         self.penalty_fraction = penalty_fraction
+        self.lazy_rescale = lazy_rescale
+        self.finite_difference_step = finite_difference_step
         self._guidance_weight = self.add_weight(
             shape=(),
             initializer=keras.initializers.Constant(guidance_weight),
@@ -175,6 +210,14 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
         if self.second_order != "auto":
             return self.second_order
         return autodiff.get().FASTEST_SECOND_ORDER
+
+    @property
+    def penalty_scale(self):
+        """The factor on `guidance_weight` in the steps that apply the penalty.
+
+        `penalty_every` with `lazy_rescale`, else 1.
+        """
+        return self.penalty_every if self.lazy_rescale else 1
 
     @property
     def guidance_weight(self):
@@ -287,19 +330,23 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
             "second_order": self.second_order,
             "penalty_every": self.penalty_every,
             "penalty_fraction": self.penalty_fraction,
+            "lazy_rescale": self.lazy_rescale,
+            "finite_difference_step": self.finite_difference_step,
         }
         return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        # Saved before `lazy_rescale` existed: penalised steps were not rescaled.
+        config.setdefault("lazy_rescale", False)
         config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.saving.deserialize_keras_object(config["dtype"])
         return cls(**config)
 
 
-SECOND_ORDER = ("auto", "forward_over_reverse", "double_backprop")
+SECOND_ORDER = ("auto", "forward_over_reverse", "double_backprop", "finite_difference")
 
 
 def _bind(method, model, args, kwargs):

@@ -74,14 +74,7 @@ def _sub_batch_forward(model, forward, batch, y, sample_weight):
         return None if value is None else value[:count]
 
     sub_batch = inputs_lib.GuidedBatch(*(head(v) for v in batch))
-    if autodiff.get().STATELESS_STEPS:
-        sub_forward = forward  # Its state output is dropped: the full batch updates the statistics.
-    else:
-        stateless = stateless_forward(model)
-
-        def sub_forward(images):
-            return stateless(images), None
-
+    sub_forward = _state_free(model, forward)  # The full batch updates the statistics.
     _, _, penalty = _full_batch_forward(
         model, sub_forward, sub_batch, head(y), head(sample_weight), training=True
     )
@@ -102,6 +95,8 @@ def _full_batch_forward(model, forward, batch, y, sample_weight, training):
         return penalty_lib.source_scores(y_pred, y, batch.source_labels, model.score)
 
     backend_autodiff = autodiff.get()
+    if training and model.second_order_path == "finite_difference":
+        return _finite_difference_forward(model, forward, batch, scores_fn, sample_weight)
     if training and model.second_order_path == "forward_over_reverse":
 
         def directions_fn(grads):
@@ -126,10 +121,63 @@ def _full_batch_forward(model, forward, batch, y, sample_weight, training):
     return y_pred, aux, penalty
 
 
-def stateless_forward(model):
-    """The training forward pass without state updates (BatchNorm statistics)."""
+def _finite_difference_forward(model, forward, batch, scores_fn, sample_weight):
+    """`P`, with the parameter gradient of a forward difference in place of the exact one.
+
+    The exact parameter gradient of `P` is that of `sum_k <u_k, d S_k / d x>`
+    with `u_k = stop_gradient(dP/dg_k)` (see `penalty.penalty_directions`),
+    the derivative of the summed score `S_k` along `u_k`. Here it is
+    `(S_k(x + a u_k) - S_k(x)) / a`, whose parameter gradient is a
+    difference of two first-order ones; `a` makes the shift's
+    root-mean-square `finite_difference_step` times the images'. The clean
+    pass is the step's own (its state updates, its predictions feed the task
+    loss); the shifted pass is stateless.
+    """
+    shifted_forward = _state_free(model, forward)  # Before the clean pass: the same random state.
+    images = ops.convert_to_tensor(batch.images)
+    y_pred, aux, grads = autodiff.get().input_gradients(forward, images, scores_fn, create_graph=False)
+    value, directions = penalty_lib.penalty_directions(
+        [ops.stop_gradient(g) for g in grads], batch.provenance, model.norm, sample_weight,
+        model.penalty_reduction,
+    )
+    clean_scores = scores_fn(y_pred)
+    scale = ops.stop_gradient(_root_mean_square(images))
+    surrogate = ops.zeros((), dtype="float32")
+    for k, direction in enumerate(directions):
+        direction = ops.stop_gradient(direction)
+        size = ops.maximum(_root_mean_square(direction), 1e-30)
+        shift = model.finite_difference_step * scale / size
+        shifted, _ = shifted_forward(images + ops.cast(shift * direction, images.dtype))
+        # Per sample first, then summed: the small differences lose less to rounding.
+        difference = ops.sum(scores_fn(shifted)[k] - clean_scores[k])
+        surrogate = surrogate + difference / shift
+    penalty = ops.stop_gradient(value) + surrogate - ops.stop_gradient(surrogate)
+    return y_pred, aux, penalty
+
+
+def _root_mean_square(tensor):
+    return ops.sqrt(ops.mean(ops.square(ops.cast(tensor, "float32"))))
+
+
+def _state_free(model, forward):
+    """A training forward pass that updates no state: `forward` where steps are stateless (JAX)."""
+    if autodiff.get().STATELESS_STEPS:
+        return forward  # Its state output is dropped.
+    stateless = stateless_forward(model, snapshot=True)
+    return lambda images: (stateless(images), None)
+
+
+def stateless_forward(model, snapshot=False):
+    """The training forward pass without state updates (BatchNorm statistics).
+
+    With `snapshot`, the state it reads (random layers' seeds included) is
+    copied now, so that it runs from the state the step started with even
+    after the step's own forward pass has updated it.
+    """
     trainable = [v.value for v in model.trainable_variables]
     non_trainable = [v.value for v in model.non_trainable_variables]
+    if snapshot:
+        non_trainable = [ops.copy(value) for value in non_trainable]
 
     def forward(images):
         y_pred, _ = model.stateless_call(trainable, non_trainable, images, training=True)
@@ -150,9 +198,14 @@ def total_loss(model, x, y, y_pred, sample_weight, penalty, batch_size, training
     loss = model.compute_loss(
         x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
     )
-    loss = loss + model.guidance_weight * penalty / replicas
+    loss = loss + model.guidance_weight * penalty_scale(model, training) * penalty / replicas
     track_loss_and_penalty(model, loss * replicas, penalty, batch_size, due)
     return loss
+
+
+def penalty_scale(model, training):
+    """The factor on `guidance_weight`: `model.penalty_scale` in training (lazy rescaling), 1 in evaluation."""
+    return model.penalty_scale if training else 1
 
 
 def track_loss_and_penalty(model, loss, penalty, batch_size, due=True):
