@@ -77,8 +77,10 @@ def pooled(real, synthetic):
 
 
 def compiled_model(seed, loss="erm", guidance_weight=0.0, learning_rate=1e-3, group_counts=None,
-                   batchnorm_momentum=0.9):
-    model = kpg.GuidedModel(build_cnn(seed, batchnorm_momentum), guidance_weight=guidance_weight)
+                   batchnorm_momentum=0.9, **guided_options):
+    model = kpg.GuidedModel(
+        build_cnn(seed, batchnorm_momentum), guidance_weight=guidance_weight, **guided_options
+    )
     model.guidance_enabled = guidance_weight > 0
     if loss == "groupdro":
         loss = kpg.losses.GroupDRO(NUM_GROUPS)
@@ -98,11 +100,12 @@ def compiled_model(seed, loss="erm", guidance_weight=0.0, learning_rate=1e-3, gr
 
 def run(config, splits, seed=0, synthetic_epochs=10, real_epochs=10, batch_size=64,
         guidance_weight=0.1, real_learning_rate=1e-4, freeze_batchnorm=True, verbose=0,
-        batchnorm_momentum=0.9, callbacks=()):
+        batchnorm_momentum=0.9, callbacks=(), **guided_options):
     """Trains one configuration; returns test metrics and the selected epoch.
 
     `callbacks` are added to the `fit` (e.g. to record curves);
-    `batchnorm_momentum` is passed to `build_cnn`.
+    `batchnorm_momentum` is passed to `build_cnn`; `guided_options` go to
+    `kpg.GuidedModel` (`penalty_every`, `lazy_rescale`, `second_order`).
 
     Every configuration trains `synthetic_epochs + real_epochs` epochs of
     the same number of steps (one pass over the real training set), and keeps
@@ -124,6 +127,7 @@ def run(config, splits, seed=0, synthetic_epochs=10, real_epochs=10, batch_size=
         loss="groupdro" if config in ("ffr_groupdro", "groupdro") else "erm",
         guidance_weight=guidance_weight if config == "ffr_guided" else 0.0,
         batchnorm_momentum=batchnorm_momentum,
+        **guided_options,
     )
     with tempfile.TemporaryDirectory() as tmp:
         best = os.path.join(tmp, "best.weights.h5")

@@ -39,11 +39,11 @@ def _batch(two_sources):
     return x, (0.6 * np.eye(3)[LABELS] + 0.4 * np.eye(3)[PARTNERS]).astype("float32")
 
 
-def _update(backbone, two_sources=False, **options):
+def _update(backbone, two_sources=False, jit_compile="auto", **options):
     """The change of every weight (BatchNorm statistics included) by one guided SGD step at rate 1."""
     model = kpg.GuidedModel(backbone, guidance_weight=1.0, **options)
     loss = keras.losses.CategoricalCrossentropy if two_sources else keras.losses.SparseCategoricalCrossentropy
-    model.compile(keras.optimizers.SGD(1.0), loss(from_logits=True))
+    model.compile(keras.optimizers.SGD(1.0), loss(from_logits=True), jit_compile=jit_compile)
     x, y = _batch(two_sources)
     before = [w.copy() for w in model.get_weights()]
     logs = model.train_on_batch(x, y, sample_weight=SAMPLE_WEIGHT, return_dict=True)
@@ -66,7 +66,7 @@ def test_finite_difference_step_converges_to_the_exact_step(two_sources, norm):
         )
         errors[h] = _relative_error(update, exact)
         # The value of P is exact; only its parameter gradient is approximated.
-        assert logs["guidance_penalty"] == pytest.approx(exact_logs["guidance_penalty"], rel=1e-5)
+        assert logs["guidance_penalty"] == pytest.approx(exact_logs["guidance_penalty"], rel=1e-4)
     # Measured 3.4e-3 and 3.4e-4 (one source, l2) on every backend: the error
     # falls with the step, about linearly, to well under a percent.
     assert errors[1e-3] < 2e-3, errors
@@ -76,8 +76,14 @@ def test_finite_difference_step_converges_to_the_exact_step(two_sources, norm):
 
 def test_finite_difference_shifted_pass_draws_the_clean_pass_random_numbers():
     """Seeded Dropout: both passes drop the same units, else the difference would be noise over the step."""
-    exact, _ = _update(_smooth_backbone(dropout=True), second_order="double_backprop")
-    update, _ = _update(_smooth_backbone(dropout=True), second_order="finite_difference", finite_difference_step=1e-3)
+    # TensorFlow runs the finite-difference step under XLA, whose random
+    # numbers differ from graph mode's: the exact step runs under XLA too.
+    jit_compile = keras.backend.backend() == "tensorflow" or "auto"
+    exact, _ = _update(_smooth_backbone(dropout=True), second_order="double_backprop", jit_compile=jit_compile)
+    update, _ = _update(
+        _smooth_backbone(dropout=True), second_order="finite_difference", finite_difference_step=1e-3,
+        jit_compile=jit_compile,
+    )
     assert _relative_error(update, exact) < 5e-3  # Measured 5e-4 to 6e-4; different masks give 30 and more.
 
 
@@ -169,3 +175,20 @@ def test_penalty_fraction_keeps_the_penalty_of_a_representative_batch():
 def test_bad_cheaper_options_are_rejected(kwargs, match):
     with pytest.raises(ValueError, match=match):
         kpg.GuidedModel(conv_backbone(), **kwargs)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's graph mode only")
+def test_finite_difference_on_tensorflow_runs_under_xla_or_eagerly():
+    model = kpg.GuidedModel(conv_backbone(num_classes=3), second_order="finite_difference")
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(keras.optimizers.SGD(0.1), loss)
+    assert model.jit_compile is True  # "auto" means XLA for this path.
+    model.compile(keras.optimizers.SGD(0.1), loss, jit_compile=False)
+    with pytest.raises(ValueError, match="jit_compile=True.*received jit_compile=False"):
+        model.train_on_batch(*_batch(False))
+    model.compile(keras.optimizers.SGD(0.1), loss, run_eagerly=True)
+    assert model.train_on_batch(*_batch(False), return_dict=True)["guidance_penalty"] > 0
+    exact, plain = kpg.GuidedModel(conv_backbone(num_classes=3)), conv_backbone(num_classes=3)
+    for other in (exact, plain):
+        other.compile(keras.optimizers.SGD(0.1), loss)
+    assert exact.jit_compile == plain.jit_compile  # Other paths keep Keras's choice.
