@@ -155,9 +155,15 @@ def jax_state_sharding_spec(model):
     return _attribute(model, "_get_state_sharding_spec", "JAXTrainer")()
 
 
-def jax_make_function(model, step):
-    """Keras's wrapper of a compiled JAX `step` into the model's `train_function` (the epoch loop's callee)."""
-    return _attribute(model, "_make_function", "JAXTrainer")(step)
+def make_step_function(model, step):
+    """Keras's wrapper of `step` into a `train_function` (the epoch loop's callee), JAX and TensorFlow.
+
+    JAX takes a compiled `step(state, data)`; TensorFlow a `step(data)`,
+    which it compiles as it compiles `train_step`. The public
+    `make_train_function` wraps only `train_step` itself: two steps picked on
+    the host (`penalty_every`) need the wrapper for each.
+    """
+    return _attribute(model, "_make_function", "JAXTrainer / TensorFlowTrainer")(step)
 
 
 def torch_trainer_wraps_ddp(model):

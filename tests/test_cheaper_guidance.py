@@ -108,11 +108,16 @@ def _conv_model(weights, **options):
     return model
 
 
+@pytest.mark.parametrize("second_order", ["auto", "finite_difference"])
 @pytest.mark.parametrize("lazy_rescale, factor", [(True, 2.0), (False, 1.0)], ids=["lazy", "unscaled"])
-def test_penalty_every_k_weighs_the_penalised_steps_k_times_by_default(lazy_rescale, factor):
+def test_penalty_every_k_weighs_the_penalised_steps_k_times_by_default(lazy_rescale, factor, second_order):
+    # (On TensorFlow the finite-difference steps run under XLA, the guided
+    # and plain steps compiled apart and picked on the host.)
     weights = conv_backbone(num_classes=3).get_weights()
-    sparse = _conv_model(weights, guidance_weight=0.7, penalty_every=2, lazy_rescale=lazy_rescale)
-    dense = _conv_model(weights, guidance_weight=0.7)
+    sparse = _conv_model(
+        weights, guidance_weight=0.7, penalty_every=2, lazy_rescale=lazy_rescale, second_order=second_order
+    )
+    dense = _conv_model(weights, guidance_weight=0.7, second_order=second_order)
     x, y = _batch(False)
     for step in range(3):
         # Every-step guidance mirrors the schedule with its weight: k * w on

@@ -130,7 +130,7 @@ def test_trainer_internals_are_where_the_package_expects_them():
     if keras.backend.backend() == "jax":
         trainable, non_trainable, _, _ = keras_internals.jax_state_sharding_spec(model)
         assert len(trainable) == len(model.trainable_variables) and non_trainable == []
-        assert callable(keras_internals.jax_make_function(model, lambda state, data: (None, state)))
+        assert callable(keras_internals.make_step_function(model, lambda state, data: (None, state)))
 
     if keras.backend.backend() == "torch":
         # Keras 3.15 and earlier leave DDP to keras-provguide; a later Keras's
@@ -146,7 +146,7 @@ def test_trainer_internals_are_where_the_package_expects_them():
     version = keras.__version__.replace(".", r"\.")
     assert not keras_internals.torch_trainer_wraps_ddp(Moved())
     for call in (keras_internals.loss_tracker, keras_internals.jax_state_sharding_spec,
-                 lambda m: keras_internals.jax_make_function(m, None), keras_internals.torch_keras_ddp,
+                 lambda m: keras_internals.make_step_function(m, None), keras_internals.torch_keras_ddp,
                  keras_internals.torch_rebuild_keras_ddp):
         with pytest.raises(RuntimeError, match=version):
             call(Moved())

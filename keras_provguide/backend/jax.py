@@ -211,5 +211,5 @@ class GuidedTrainer:
         def pick_step(state, data):
             return steps[next(counter) % self.penalty_every == 0](state, data)
 
-        self.train_function = keras_internals.jax_make_function(self, pick_step)
+        self.train_function = keras_internals.make_step_function(self, pick_step)
         return self.train_function
