@@ -44,14 +44,22 @@ def run_worker(script, backend, args, timeout=3600):
 
 def environment():
     """Date, machine and library versions, for the record."""
-    import keras
+    from importlib import metadata
 
-    versions = {"python": platform.python_version(), "keras": keras.__version__}
-    for name in ("tensorflow", "torch", "jax", "numpy"):
-        try:
-            versions[name] = __import__(name).__version__
-        except ImportError:
-            pass
+    # Read from the installed distributions: importing Keras here would
+    # pick a backend (TensorFlow unless KERAS_BACKEND says otherwise), which
+    # a machine without TensorFlow cannot import.
+    versions = {"python": platform.python_version()}
+    for name, distributions in (
+        ("keras", ("keras",)), ("tensorflow", ("tensorflow", "tensorflow-cpu")),
+        ("torch", ("torch",)), ("jax", ("jax",)), ("numpy", ("numpy",)),
+    ):
+        for distribution in distributions:
+            try:
+                versions[name] = metadata.version(distribution)
+                break
+            except metadata.PackageNotFoundError:
+                pass
     return {
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",

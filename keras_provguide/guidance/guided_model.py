@@ -83,7 +83,12 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
             `second_order="finite_difference"` relative to the input scale:
             `a u` has a root-mean-square of `finite_difference_step` times
             that of the batch's images (default 1e-2; see
-            `benchmarks/README.md` for the error it gives). Ignored by the
+            `benchmarks/README.md` for the error it gives). A model that
+            computes in float16 or bfloat16 needs at least 3e-2 (smaller
+            steps' score differences round to zero; refused with an error).
+            On TensorFlow this path runs under XLA (`jit_compile="auto"`
+            means `True` for it) or eagerly, never in plain graph mode, where
+            its update was measured wrong in some processes. Ignored by the
             other paths.
         penalty_every: int >= 1. Apply the penalty on one training step in
             `penalty_every` (the first of each run of steps); the other
