@@ -178,8 +178,7 @@ def main(argv=None):
     parser.add_argument("--ffr-epochs", type=int, default=10, help="epochs of each FFR phase")
     parser.add_argument("--costs", nargs="*", default=[
         os.path.join(HERE, "results", name) for name in
-        ("step_overhead.json", "step_overhead_every2.json", "step_overhead_every4.json",
-         "step_overhead_every8.json")
+        ("step_overhead.json", "step_overhead_every4.json", "step_overhead_every8.json")
     ], help="step_overhead.py results to join (one per --penalty-every)")
     parser.add_argument("--resume", action="store_true", help="keep runs already in --output")
     parser.add_argument("--output", default=os.path.join(HERE, "results", "cheaper_guidance.json"))

@@ -459,3 +459,38 @@ def test_recipe_throughput_worker_times_plain_and_guided_steps(monkeypatch, caps
     assert module.estimate("tiny recipe", 3600.0, 3 * 3600.0) == pytest.approx(100.0)
     table = module.report({"jax": {"tiny": result}})
     assert "| jax | tiny recipe |" in table and "full run, guided configuration (h)" in table
+
+
+def test_cheaper_guidance_worker_trains_each_setting_and_the_report_pairs_them_with_exact():
+    import cheaper_guidance
+
+    args = argparse.Namespace(decoy_weight=10.0, ffr_weight=0.03, decoy_epochs=1, ffr_epochs=1)
+    records = cheaper_guidance.worker("decoy", 0, ["reference", "lazy_k2"], args)
+    assert [r["setting"] for r in records] == ["reference", "lazy_k2"]
+    for record in records:
+        assert 0.0 <= record["accuracy"] <= 1.0 and 0.0 <= record["decoy_share"] <= 1.0
+        assert record["settings"] == {"decoy_weight": 10.0, "ffr_weight": 0.03, "decoy_epochs": 1, "ffr_epochs": 1}
+    json.dumps(records)  # Records travel as one JSON line.
+
+    runs = [
+        {"task": "decoy", "seed": seed, "setting": setting, "accuracy": accuracy, "decoy_share": 0.0, "seconds": 1.0}
+        for seed, setting, accuracy in [(0, "exact", 0.9), (0, "lazy_k4", 0.8), (1, "exact", 0.7), (1, "lazy_k4", 0.7)]
+    ]
+    rows = cheaper_guidance.summary(runs, "torch", "decoy", ["exact", "lazy_k4"])
+    assert rows[1]["vs_exact_per_seed"] == [-0.1, 0.0] and rows[1]["vs_exact"] == "-0.050 ± 0.050"
+    table = {("torch", "small_cnn", 4): {"double_backprop_ratio": 1.5, "finite_difference_ratio": 1.4}}
+    assert cheaper_guidance.cost_of(table, "torch", "small_cnn", "lazy_k4") == 1.5
+    assert cheaper_guidance.cost_of(table, "torch", "small_cnn", "finite_difference_lazy_k4") == 1.4
+    assert cheaper_guidance.cost_of(table, "torch", "small_cnn", "lazy_k8") is None  # Not timed.
+
+
+def test_cheaper_benchmarks_bad_arguments_exit_with_a_message(capsys):
+    import cheaper_guidance
+    import every_k_steps
+
+    with pytest.raises(SystemExit):
+        cheaper_guidance.main(["--decoy-epochs", "0"])
+    assert "--decoy-epochs and --ffr-epochs >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        every_k_steps.main(["--steps", "0"])
+    assert "--steps >= 1" in capsys.readouterr().err
