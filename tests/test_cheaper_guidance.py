@@ -183,7 +183,7 @@ def test_bad_cheaper_options_are_rejected(kwargs, match):
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's graph mode only")
-def test_finite_difference_on_tensorflow_runs_under_xla_or_eagerly():
+def test_finite_difference_on_tensorflow_runs_under_xla_or_eagerly(tmp_path):
     model = kpg.GuidedModel(conv_backbone(num_classes=3), second_order="finite_difference")
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(keras.optimizers.SGD(0.1), loss)
@@ -193,6 +193,13 @@ def test_finite_difference_on_tensorflow_runs_under_xla_or_eagerly():
         model.train_on_batch(*_batch(False))
     model.compile(keras.optimizers.SGD(0.1), loss, run_eagerly=True)
     assert model.train_on_batch(*_batch(False), return_dict=True)["guidance_penalty"] > 0
+    # A saved model compiles on load as it was compiled (Keras skips that
+    # for models with their own `compile` unless they load it themselves).
+    model.compile(keras.optimizers.SGD(0.1), loss)
+    model.train_on_batch(*_batch(False))
+    model.save(tmp_path / "fd.keras")
+    loaded = keras.saving.load_model(tmp_path / "fd.keras")
+    assert loaded.compiled and loaded.jit_compile is True and isinstance(loaded.optimizer, keras.optimizers.SGD)
     exact, plain = kpg.GuidedModel(conv_backbone(num_classes=3)), conv_backbone(num_classes=3)
     for other in (exact, plain):
         other.compile(keras.optimizers.SGD(0.1), loss)

@@ -204,6 +204,13 @@ class GuidedTrainer:
             options["jit_compile"] = True
         return super().compile(*arguments.args[1:], **arguments.kwargs)
 
+    def compile_from_config(self, config):
+        # Keras skips compiling, on load, a model whose `compile` is
+        # overridden; this one only changes the `jit_compile` default.
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def make_train_function(self, force=False):
         """With `penalty_every > 1` under XLA, two compiled steps, guided and plain, picked per step on the host.
 
