@@ -134,6 +134,7 @@ def train(args, engine):
     }
     if engine.is_main:  # one process writes the file
         output_dir = args.output_dir or tempfile.mkdtemp(prefix="kpg-")
+        os.makedirs(output_dir, exist_ok=True)
         result["path"] = os.path.join(output_dir, "distributed_guided.keras")
         model.save(result["path"])
         reloaded = keras.models.load_model(result["path"])
@@ -238,6 +239,9 @@ class TorchEngine(Engine):
         if self.launched:
             from torch import distributed
 
+            # The main process may still be saving: no process tears gloo
+            # down while another can still reach a collective.
+            distributed.barrier()
             distributed.destroy_process_group()
 
 

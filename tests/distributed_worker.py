@@ -261,6 +261,16 @@ def _run_torch(out):
     # ("terminate called without an active exception").
     distributed.barrier()
     distributed.destroy_process_group()
+    # Even so, about one exit in ten on 2 loaded cores aborts after the last
+    # line of Python, in a C++ destructor during interpreter teardown
+    # ("terminate called without an active exception", main thread with no
+    # Python frame; measured with PYTHONFAULTHANDLER=1; 0 in 33 runs without
+    # the teardown). Gloo's worker threads meet the finalising interpreter, as
+    # in pytorch/pytorch#179291. Everything is written and every collective
+    # done by now: leave without the teardown.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

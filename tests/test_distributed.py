@@ -43,9 +43,10 @@ def _two_device_env(emulate_keras_ddp=False):
 
 
 def _run_two_devices(out, emulate_keras_ddp=False):
-    """Runs the worker on two devices. torch gets one retry: about one launch in
-    ten on 2 loaded cores ends with a gloo teardown abort ("terminate called
-    without an active exception") unrelated to the results, which are then
+    """Runs the worker on two devices. torch gets one retry: a launch that ends
+    with a gloo teardown abort ("terminate called without an active
+    exception", about one in ten on 2 loaded cores before the worker skipped
+    the interpreter's teardown) says nothing about the results, which are
     checked as strictly as ever."""
     attempts = 2 if BACKEND == "torch" else 1
     failures = []
