@@ -24,7 +24,7 @@ With `--costs`, the report joins the cost ratios `step_overhead.py` wrote
 (one file per `--penalty-every`), so that a row reads cost beside effect.
 
     python benchmarks/cheaper_guidance.py --resume                     # TensorFlow, 5 seeds
-    python benchmarks/cheaper_guidance.py --backends jax --tasks decoy --resume
+    python benchmarks/cheaper_guidance.py --backends jax torch --resume        # the same on JAX and torch
 """
 
 import argparse
