@@ -87,6 +87,24 @@ def device_name():
     return gpus[0].name if gpus else "cpu"
 
 
+def worst_group_curve(x_test, y_test, curve):
+    """A callback appending each epoch's validation and test worst-group accuracy to `curve`.
+
+    Test curves are for diagnosis only: selection stays on validation.
+    """
+    import keras
+
+    class WorstGroupCurve(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            scores = self.model.evaluate(x_test, y_test, verbose=0, return_dict=True)
+            curve.append({
+                "val": float(logs["val_worst_group_accuracy"]),
+                "test": float(scores["worst_group_accuracy"]),
+            })
+
+    return WorstGroupCurve()
+
+
 def markdown_table(rows, columns):
     """`rows` (dicts) as a Markdown table with `columns` `(key, header, format)`."""
     lines = [
@@ -102,6 +120,24 @@ def markdown_table(rows, columns):
 def write_json(path, payload):
     """Writes `payload` atomically: a crash never leaves a half-written file."""
     _write_atomically(path, lambda file: json.dump(payload, file, indent=2))
+
+
+def write_results(path, runs, **payload):
+    """Writes `runs` and `payload` atomically under an `"environment"` stamp (date, machine, versions).
+
+    The stamp is now's when `runs` differ from the file's; a run that only
+    re-reports (`--resume` with nothing left to run) keeps the stamp of the
+    runs it reports.
+    """
+    stamp = None
+    try:
+        with open(path) as file:
+            earlier = json.load(file)
+        if earlier.get("runs") == json.loads(json.dumps(runs)):
+            stamp = earlier.get("environment")
+    except (OSError, ValueError, AttributeError):
+        pass
+    write_json(path, {"environment": stamp or environment(), **payload, "runs": runs})
 
 
 def write_text(path, text):

@@ -316,10 +316,7 @@ def main(argv=None):
         args.output, render(rows, differences, current), rows, "Edits classification",
         lambda row: row["config"],
     )
-    common.write_json(args.output, {
-        "environment": common.environment(), "settings": settings, "runs": runs,
-        "rows": rows, "differences": differences,
-    })
+    common.write_results(args.output, runs, settings=settings, rows=rows, differences=differences)
     return rows, differences
 
 

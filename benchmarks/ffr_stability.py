@@ -44,27 +44,16 @@ GUIDED = "ffr_guided"
 
 def worker(seed, config, momentum, weight, args):
     """One run at guidance weight `weight` with per-epoch validation and test worst-group accuracy."""
-    import keras
-
     import keras_provguide as kpg
 
     example = common.load_example("from_fake_to_real")
     splits = kpg.datasets.spurious_digits(bias=args.bias, seed=seed)
     x_test, y_test = example.inputs(splits["test"])
     curve = []
-
-    class TestCurve(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            scores = self.model.evaluate(x_test, y_test, verbose=0, return_dict=True)
-            curve.append({
-                "val": float(logs["val_worst_group_accuracy"]),
-                "test": float(scores["worst_group_accuracy"]),
-            })
-
     result = example.run(
         config, splits, seed=seed, synthetic_epochs=args.synthetic_epochs,
         real_epochs=args.real_epochs, guidance_weight=weight,
-        batchnorm_momentum=momentum, callbacks=[TestCurve()],
+        batchnorm_momentum=momentum, callbacks=[common.worst_group_curve(x_test, y_test, curve)],
     )
     return {
         "seed": seed, "config": config, "momentum": momentum,
@@ -296,10 +285,8 @@ def main(argv=None):
         args.output, table, rows, "FFR on spurious digits",
         lambda row: f"{row['config']} m={row['momentum']}",
     )
-    common.write_json(args.output, {
-        "environment": common.environment(), "settings": settings, "runs": runs, "rows": rows,
-        "differences": differences, "search": searched,
-    })
+    common.write_results(args.output, runs, settings=settings, rows=rows,
+                         differences=differences, search=searched)
     return rows
 
 

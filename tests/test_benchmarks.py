@@ -48,6 +48,19 @@ def test_results_are_written_atomically(tmp_path):
     assert os.listdir(os.path.dirname(path)) == ["r.json"]  # No temporary file left.
 
 
+def test_results_keep_their_stamp_when_only_reported_again(tmp_path, monkeypatch):
+    path = os.path.join(tmp_path, "r.json")
+    runs = {"jax": [{"seed": 0, "value": 0.5}]}
+    monkeypatch.setattr(common, "environment", lambda: {"date": "2026-11-20"})
+    common.write_results(path, runs, rows=[1])
+    monkeypatch.setattr(common, "environment", lambda: {"date": "2026-11-24"})
+    common.write_results(path, runs, rows=[2])  # Nothing new ran: the runs' date stays.
+    assert json.load(open(path)) == {"environment": {"date": "2026-11-20"}, "rows": [2], "runs": runs}
+    runs["jax"].append({"seed": 1, "value": 0.7})
+    common.write_results(path, runs)
+    assert json.load(open(path))["environment"] == {"date": "2026-11-24"}
+
+
 def test_markdown_table_formats_and_marks_missing():
     table = common.markdown_table([{"a": 1.234, "b": None}], [("a", "A", "{:.1f}"), ("b", "B", "{}")])
     assert table.splitlines() == ["| A | B |", "|---|---|", "| 1.2 | – |"]
@@ -478,6 +491,26 @@ def test_cheaper_guidance_worker_trains_each_setting_and_the_report_pairs_them_w
     ]
     rows = cheaper_guidance.summary(runs, "torch", "decoy", ["exact", "lazy_k4"])
     assert rows[1]["vs_exact_per_seed"] == [-0.1, 0.0] and rows[1]["vs_exact"] == "-0.050 ± 0.050"
+    # FFR pairs the fixed last synthetic epoch too, apart from the selected one.
+    ffr_runs = [
+        {"task": "ffr", "seed": 0, "setting": setting, "worst_group_accuracy": selected,
+         "accuracy": 0.9, "after_synthetic_worst_group_accuracy": fixed, "seconds": 1.0}
+        for setting, selected, fixed in [("exact", 0.8, 0.5), ("lazy_k4", 0.7, 0.75)]
+    ]
+    row = cheaper_guidance.summary(ffr_runs, "jax", "ffr", ["exact", "lazy_k4"])[1]
+    assert row["vs_exact_per_seed"] == [-0.1]
+    assert row["after_synthetic_worst_group_accuracy_vs_exact_per_seed"] == [0.25]
+    assert "guided_phase_worst_group_accuracy_vs_exact" not in row  # Recorded before the curves.
+    curve = [{"val": 0.0, "test": test} for test in (0.1, 0.2, 0.3, 0.5, 0.7, 0.9)]
+    assert cheaper_guidance.guided_phase_mean(curve, 4) == pytest.approx(0.4)  # Epochs 2 and 3.
+    for run, best in zip(ffr_runs, (0.9, 0.6)):
+        run["curve"] = [{"val": 0.5, "test": test} for test in (0.2, best, 0.4)]
+    row = cheaper_guidance.summary(ffr_runs, "jax", "ffr", ["exact", "lazy_k4"])[1]
+    assert row["best_epoch_worst_group_accuracy_vs_exact_per_seed"] == [-0.3]
+    # Validation 0.9 at one epoch between two at 0.1 loses to a plateau of 0.6s.
+    curve = [{"val": val, "test": test} for val, test in
+             [(0.1, 0.0), (0.9, 0.1), (0.1, 0.2), (0.6, 0.3), (0.6, 0.4), (0.6, 0.5)]]
+    assert cheaper_guidance.smoothed_selection(curve) == 0.4
     table = {("torch", "small_cnn", 4): {"double_backprop_ratio": 1.5, "finite_difference_ratio": 1.4}}
     assert cheaper_guidance.cost_of(table, "torch", "small_cnn", "lazy_k4") == 1.5
     assert cheaper_guidance.cost_of(table, "torch", "small_cnn", "finite_difference_lazy_k4") == 1.4
