@@ -34,8 +34,8 @@ With `--costs`, the report joins the cost ratios `step_overhead.py` wrote
     python benchmarks/cheaper_guidance.py --resume                     # TensorFlow, 5 seeds
     python benchmarks/cheaper_guidance.py --backends jax torch --resume        # the same on JAX and torch
     python benchmarks/cheaper_guidance.py --backends tensorflow torch jax --tasks ffr \
-        --settings reference exact lazy_k4 lazy_k8 --seeds 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 \
-        --output benchmarks/results/cheaper_guidance_ffr_seeds.json --resume   # FFR, 15 seeds
+        --settings reference exact lazy_k4 lazy_k8 --seeds $(seq 0 29) \
+        --output benchmarks/results/cheaper_guidance_ffr_seeds.json --resume   # FFR, 30 seeds
 """
 
 import argparse
