@@ -13,10 +13,10 @@ if [ ! -x "$VENV/bin/python" ]; then
   # JAX 0.35, the rest 1.2; measured 2026-11-24): refuse at once, with the
   # numbers, rather than fail mid-install with a half-written environment.
   need_mb=3800
-  free_mb="$(df -Pm "$(dirname "$VENV")" | awk 'NR == 2 {print $4}')"
+  read -r free_mb mount < <(df -Pm "$(dirname "$VENV")" | awk 'NR == 2 {print $4, $6}')
   if [ -n "$free_mb" ] && [ "$free_mb" -lt "$need_mb" ]; then
     echo "!! expected at least ${need_mb} MB free for the virtual environment $VENV," \
-      "found ${free_mb} MB on $(df -Pm "$(dirname "$VENV")" | awk 'NR == 2 {print $6}');" \
+      "found ${free_mb} MB on ${mount};" \
       "free some space or set VENV to a path on a larger disk" >&2
     exit 1
   fi
