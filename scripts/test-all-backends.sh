@@ -3,6 +3,7 @@
 # own process, from a fresh virtual environment (CPU-only pins).
 #   bash scripts/test-all-backends.sh            # all three backends
 #   BACKENDS="jax torch" bash scripts/test-all-backends.sh
+#   MIN_FREE_MB=3000 bash scripts/test-all-backends.sh   # the free-disk bar for a new .venv
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
@@ -12,7 +13,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   # A fresh environment takes about 3.6 GB (TensorFlow 1.3, PyTorch 0.75,
   # JAX 0.35, the rest 1.2; measured 2026-11-24): refuse at once, with the
   # numbers, rather than fail mid-install with a half-written environment.
-  need_mb=3800
+  need_mb="${MIN_FREE_MB:-3800}"
   read -r free_mb mount < <(df -Pm "$(dirname "$VENV")" | awk 'NR == 2 {print $4, $6}')
   if [ -n "$free_mb" ] && [ "$free_mb" -lt "$need_mb" ]; then
     echo "!! expected at least ${need_mb} MB free for the virtual environment $VENV," \

@@ -1,5 +1,6 @@
-"""The README's usage example runs as written."""
+"""The README's usage example and set-up scripts behave as written."""
 
+import os
 import re
 from pathlib import Path
 
@@ -41,3 +42,18 @@ def test_readme_localization_example_runs():
     assert namespace["maps"].shape == (8, 32, 32)
     assert 0.0 <= namespace["scores"]["max_box_acc_v2"] <= 1.0
     assert namespace["model"].history.history["guidance_penalty"][0] > 0
+
+
+def test_test_script_refuses_a_disk_too_small_for_its_environment(tmp_path):
+    import shutil
+    import subprocess
+
+    script = tmp_path / "scripts" / "test-all-backends.sh"
+    script.parent.mkdir()
+    shutil.copy(README.parent / "scripts" / "test-all-backends.sh", script)
+    env = dict(os.environ, MIN_FREE_MB=str(2**40), VENV=str(tmp_path / "venv"))
+    completed = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 1
+    assert f"expected at least {2**40} MB free for the virtual environment" in completed.stderr
+    assert "found " in completed.stderr and " MB on /" in completed.stderr
+    assert not (tmp_path / "venv").exists()  # Refused before anything was written.
