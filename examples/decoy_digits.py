@@ -68,7 +68,8 @@ def training_inputs(config, train, seed):
     return {"images": train["images"], "provenance": provenance}
 
 
-def run(config, data, seed=0, epochs=10, guidance_weight=1.0, verbose=0, **guided_options):
+def run(config, data, seed=0, epochs=10, guidance_weight=1.0, verbose=0, learning_rate=1e-3,
+        **guided_options):
     """Trains one configuration; returns its scores on test (and `"val_*"` on a `"val"` split).
 
     `guided_options` go to `kpg.GuidedModel` (`penalty_every`,
@@ -83,7 +84,7 @@ def run(config, data, seed=0, epochs=10, guidance_weight=1.0, verbose=0, **guide
     weight = 0.0 if config == "plain" else guidance_weight
     model = kpg.GuidedModel(build_mlp(seed), guidance_weight=weight, **guided_options)
     model.compile(
-        keras.optimizers.Adam(1e-3),
+        keras.optimizers.Adam(learning_rate),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )

@@ -7,7 +7,7 @@ _DIGIT = 16
 _SWATCH = 4
 
 
-def decoy_digits(num_train=1200, seed=0, num_val=0):
+def decoy_digits(num_train=1200, seed=0, num_val=0, pool_seed=None):
     """Handwritten digits with a corner swatch whose shade gives the label away.
 
     The construction of Ross et al. (2017), "Right for the Right Reasons", on
@@ -25,6 +25,16 @@ def decoy_digits(num_train=1200, seed=0, num_val=0):
             split (random shades, as test), for choosing hyperparameters.
             With 0 (the default) there is no `"val"` split and train and
             test are those of earlier releases.
+        pool_seed: None (the default), or an int that fixes the evaluation
+            pools: the digits are split into train, val and test by
+            `pool_seed` (stratified by class, so the counts are within a
+            digit per class of `num_train` and `num_val`), and every val and test digit
+            is drawn once per shade (ten images, each at a corner drawn from
+            `pool_seed`), so val and test are the same whatever `seed`, and
+            the swatch's shade is independent of the label there by
+            construction. `seed` then draws only the training corners and
+            order. With it, val and test hold `10 * num_val` and
+            `10 * (1797 - num_train - num_val)` images.
 
     Returns:
         A dict `{"train": split, "test": split}` (and `"val"` when
@@ -54,27 +64,20 @@ def decoy_digits(num_train=1200, seed=0, num_val=0):
             f"Expected `num_val` in [0, {total - int(num_train) - 1}] (at least one test "
             f"sample of the {total - int(num_train)} not in train), received {num_val!r}."
         )
+    if pool_seed is not None:
+        if int(num_val) < 1:
+            raise ValueError(
+                f"Expected `num_val` >= 1 with `pool_seed` (a fixed validation pool), "
+                f"received {num_val!r}."
+            )
+        return _fixed_pools(digits, int(num_train), int(num_val), seed, pool_seed)
     rng = np.random.default_rng(seed)
     order = rng.permutation(total)
-    # 8x8 -> 16x16 by pixel repetition keeps the strokes sharp.
-    digit_images = np.kron(digits.images[order] / 16.0, np.ones((2, 2)))
     labels = digits.target[order].astype("int32")
-
-    images = np.zeros((total, _CANVAS, _CANVAS), "float32")
-    start = (_CANVAS - _DIGIT) // 2
-    images[:, start : start + _DIGIT, start : start + _DIGIT] = digit_images
-
     shade_labels = labels.copy()
     shade_labels[num_train:] = rng.integers(0, 10, total - num_train)
-    shades = (255.0 - 25.0 * shade_labels) / 255.0
     corners = rng.integers(0, 4, total)
-    swatch = np.zeros((total, _CANVAS, _CANVAS), bool)
-    far = _CANVAS - _SWATCH
-    for i, corner in enumerate(corners):
-        row, col = (0 if corner < 2 else far), (0 if corner % 2 == 0 else far)
-        swatch[i, row : row + _SWATCH, col : col + _SWATCH] = True
-    images = np.where(swatch, shades[:, None, None], images).astype("float32")
-    provenance = (~swatch).astype("float32")
+    images, provenance = _render(digits.images[order], shade_labels, corners)
 
     def split(part):
         return {
@@ -87,3 +90,55 @@ def decoy_digits(num_train=1200, seed=0, num_val=0):
     if num_val:
         splits["val"] = split(slice(num_train, num_train + num_val))
     return splits
+
+
+def _render(digit_images, shade_labels, corners):
+    """Digits on the canvas with a swatch of shade `shade_labels` at `corners`: `(images, provenance)`."""
+    count = len(digit_images)
+    # 8x8 -> 16x16 by pixel repetition keeps the strokes sharp.
+    upscaled = np.kron(digit_images / 16.0, np.ones((2, 2)))
+    images = np.zeros((count, _CANVAS, _CANVAS), "float32")
+    start = (_CANVAS - _DIGIT) // 2
+    images[:, start : start + _DIGIT, start : start + _DIGIT] = upscaled
+    shades = (255.0 - 25.0 * np.asarray(shade_labels)) / 255.0
+    swatch = np.zeros((count, _CANVAS, _CANVAS), bool)
+    far = _CANVAS - _SWATCH
+    for i, corner in enumerate(corners):
+        row, col = (0 if corner < 2 else far), (0 if corner % 2 == 0 else far)
+        swatch[i, row : row + _SWATCH, col : col + _SWATCH] = True
+    images = np.where(swatch, shades[:, None, None], images).astype("float32")
+    return images, (~swatch).astype("float32")
+
+
+def _fixed_pools(digits, num_train, num_val, seed, pool_seed):
+    """Train from `seed`; val and test fixed by `pool_seed`, every digit once per shade."""
+    labels = digits.target.astype("int32")
+    total = len(labels)
+    pool_rng = np.random.default_rng(pool_seed)
+    parts = ([], [], [])
+    for label in range(10):
+        members = pool_rng.permutation(np.flatnonzero(labels == label))
+        cut_train = round(len(members) * num_train / total)
+        cut_val = cut_train + round(len(members) * num_val / total)
+        for part, chunk in zip(parts, np.split(members, [cut_train, cut_val])):
+            part.append(chunk)
+    train_index, val_index, test_index = (np.concatenate(part) for part in parts)
+
+    def counterfactual(index):
+        index = np.repeat(index, 10)
+        shade_labels = np.tile(np.arange(10), len(index) // 10)
+        images, provenance = _render(
+            digits.images[index], shade_labels, pool_rng.integers(0, 4, len(index))
+        )
+        return {"images": images[..., None], "provenance": provenance[..., None],
+                "labels": labels[index]}
+
+    val, test = counterfactual(val_index), counterfactual(test_index)
+    rng = np.random.default_rng(seed)
+    train_index = rng.permutation(train_index)
+    images, provenance = _render(
+        digits.images[train_index], labels[train_index], rng.integers(0, 4, len(train_index))
+    )
+    train = {"images": images[..., None], "provenance": provenance[..., None],
+             "labels": labels[train_index]}
+    return {"train": train, "val": val, "test": test}

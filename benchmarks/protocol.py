@@ -1,0 +1,465 @@
+"""One protocol for judging every family: fixed pools, a hidden search seed, equal trials, intervals.
+
+The rule, the same for every family (Decoy, From Fake to Real, edits,
+WSOL, clips, keypoints), fixed before any of its runs:
+
+1. **Fixed evaluation pools.** Validation and test are drawn once, from
+   `POOL_SEED`, and are the same for every training seed and configuration.
+   Each family sizes them so that its smallest group holds at least
+   `MIN_GROUP_SIZE` examples.
+2. **A search seed that is never reported.** On `SEARCH_SEED` every
+   configuration trains once per value of its own grid; the value with the
+   best validation `metric` is kept (ties go to the earlier grid value).
+   Test numbers of the search seed are never read, and reports leave the
+   search seed out.
+3. **Equal chances.** Every configuration has a grid of `GRID_SIZE` values:
+   a penalised one (method or ablation) over its guidance weight, an
+   unpenalised baseline over its learning rate (or as many restarts).
+   `Family` refuses grids of unequal size.
+4. **Evaluation seeds fixed in advance**, disjoint from the search and pool
+   seeds: `EVAL_SEEDS` (10) for a family's main comparison, `EVAL_SEEDS_30`
+   where the effect is under 3 points. Each seed trains every configuration
+   at its chosen value; configurations in `Family.full_grid` also train
+   every grid value on every seed, so the report gives each fixed-weight
+   result beside the selected one.
+5. **Paired differences with 95% intervals**: per seed, `method - reference`
+   of the test metric; the mean, Student's t interval over seeds, and how
+   many seeds lie above, level with and below zero. A comparison is
+   "reproduced" only if its interval lies above zero.
+6. **Positive controls, before guidance is judged**: a shortcut-only probe
+   that must score on train and fail on test, and paired comparisons that
+   show the synthesis helps its baseline (`Family.controls`).
+
+A family is a benchmark module that defines `FAMILY` (a `Family`), and
+`worker_trials(trials, args)` that trains each `(seed, config, value)` on the
+active backend and yields one record per trial. `main` runs the search, then
+every evaluation seed, one worker process per backend and phase; each
+finished trial is appended at once to the family's JSON-lines store, so a
+stopped run goes on where it stopped (`--resume` is the default: a record is
+reused when its backend, settings, seed, configuration and value match).
+"""
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import common  # noqa: E402
+
+POOL_SEED = 7919
+SEARCH_SEED = 104729
+EVAL_SEEDS = tuple(range(10))
+EVAL_SEEDS_30 = tuple(range(30))
+GRID_SIZE = 4
+MIN_GROUP_SIZE = 500
+RESULTS = os.path.join(HERE, "results", "protocol")
+PROBE = "shortcut_probe"
+
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    """The hyperparameter a configuration is tuned on, and its values (in tie-breaking order)."""
+
+    name: str
+    values: tuple
+
+    def __post_init__(self):
+        if self.name not in ("guidance_weight", "learning_rate", "restart"):
+            raise ValueError(
+                "Expected a grid over `guidance_weight`, `learning_rate` or `restart`, "
+                f"received {self.name!r}."
+            )
+        if len(set(self.values)) != len(self.values) or not self.values:
+            raise ValueError(f"Expected distinct grid values, received {self.values!r}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """What a family declares; the protocol does the rest.
+
+    Args:
+        name: the store's name (`results/protocol/<name>.jsonl`).
+        grids: `{config: Grid}`, every grid of the same size.
+        metric: the headline metric; validation selects on `"val_" + metric`,
+            reports are on test `metric`.
+        comparisons: `(method, reference)` pairs, method first.
+        labels: `{config: readable name}`.
+        controls: `(config, baseline)` pairs that show the synthesis helps
+            (a positive control), judged like comparisons.
+        full_grid: configurations that train every grid value on every
+            evaluation seed (their fixed-weight results are reported).
+        eval_seeds: the evaluation seeds of the main comparison.
+        settings: the arguments the numbers depend on (a resumed run must
+            match them).
+        paper: `{comparison: the paper's figure}` for the summary table.
+    """
+
+    name: str
+    grids: dict
+    metric: str
+    comparisons: tuple
+    labels: dict
+    controls: tuple = ()
+    full_grid: tuple = ()
+    eval_seeds: tuple = EVAL_SEEDS
+    settings: dict = dataclasses.field(default_factory=dict)
+    paper: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        sizes = {config: len(grid.values) for config, grid in self.grids.items()}
+        if len(set(sizes.values())) != 1:
+            raise ValueError(f"Expected grids of equal size (equal trials), received {sizes}.")
+        if SEARCH_SEED in self.eval_seeds or POOL_SEED in self.eval_seeds:
+            raise ValueError(
+                f"Expected evaluation seeds disjoint from the search seed {SEARCH_SEED} and "
+                f"the pool seed {POOL_SEED}, received {self.eval_seeds}."
+            )
+        for pair in tuple(self.comparisons) + tuple(self.controls):
+            unknown = [c for c in pair if c not in self.grids]
+            if unknown:
+                raise ValueError(f"Expected configurations of {sorted(self.grids)}, received {unknown}.")
+
+
+def key(record):
+    """What identifies a trial in the store."""
+    return (record["backend"], json.dumps(record["settings"], sort_keys=True), record["seed"],
+            record["config"], record["value"])
+
+
+class Store:
+    """A family's trials, one JSON line each, appended as each finishes.
+
+    A torn last line (a crash mid-write) is ignored on read; a later run
+    redoes that trial.
+    """
+
+    def __init__(self, path):
+        self.path = path
+        self.records = {}
+        try:
+            with open(path) as file:
+                for line in file:
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        continue
+                    self.records[key(record)] = record
+        except FileNotFoundError:
+            pass
+
+    def add(self, record):
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        with open(self.path, "a") as file:
+            file.write(json.dumps(record, sort_keys=True) + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        self.records[key(record)] = record
+
+    def get(self, backend, settings, seed, config, value):
+        return self.records.get(
+            (backend, json.dumps(settings, sort_keys=True), seed, config, value)
+        )
+
+    def of(self, backend, settings):
+        wanted = json.dumps(settings, sort_keys=True)
+        return [r for r in self.records.values() if r["backend"] == backend and key(r)[1] == wanted]
+
+
+def choose(grid, validation):
+    """The grid value with the best validation score; ties go to the earlier value.
+
+    `validation` maps each value of `grid` to its score; None if one is missing.
+    """
+    if any(value not in validation for value in grid.values):
+        return None
+    best = max(range(len(grid.values)), key=lambda i: (validation[grid.values[i]], -i))
+    return grid.values[best]
+
+
+def chosen_values(family, store, backend, settings):
+    """`{config: value}` chosen on the search seed's validation, for each config searched whole."""
+    chosen = {}
+    for config, grid in family.grids.items():
+        validation = {}
+        for value in grid.values:
+            record = store.get(backend, settings, SEARCH_SEED, config, value)
+            if record is not None:
+                validation[value] = record["metrics"]["val_" + family.metric]
+        value = choose(grid, validation)
+        if value is not None:
+            chosen[config] = value
+    return chosen
+
+
+def search_trials(family):
+    """Every `(SEARCH_SEED, config, value)`: the same number for each configuration."""
+    return [(SEARCH_SEED, config, value)
+            for config, grid in family.grids.items() for value in grid.values]
+
+
+def evaluation_trials(family, chosen, seeds):
+    """Each seed's trials: every config at its chosen value, and the full grid where asked."""
+    trials = []
+    for seed in seeds:
+        for config, grid in family.grids.items():
+            values = grid.values if config in family.full_grid else (chosen[config],)
+            trials += [(seed, config, value) for value in values]
+        trials.append((seed, PROBE, None))
+    return trials
+
+
+def paired(differences):
+    """Mean, 95% Student-t interval and signs of per-seed paired differences."""
+    from scipy import stats
+
+    n = len(differences)
+    mean = sum(differences) / n
+    if n > 1:
+        sd = math.sqrt(sum((d - mean) ** 2 for d in differences) / (n - 1))
+        half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+    else:
+        sd, half = float("nan"), float("inf")
+    return {
+        "seeds": n, "mean": mean, "sd": sd, "low": mean - half, "high": mean + half,
+        "above": sum(d > 1e-9 for d in differences),
+        "level": sum(abs(d) <= 1e-9 for d in differences),
+        "below": sum(d < -1e-9 for d in differences),
+        "per_seed": [round(d, 4) for d in differences],
+    }
+
+
+def verdict(stats):
+    """"reproduced" only when the interval lies above zero."""
+    if stats["low"] > 0:
+        return "reproduced"
+    if stats["high"] < 0:
+        return "reversed"
+    return "tie (interval holds 0)"
+
+
+def compare(values_of, method, reference, seeds):
+    """`paired` over the seeds where both `values_of[config][seed]` exist."""
+    common_seeds = [s for s in seeds if s in values_of.get(method, {}) and s in values_of.get(reference, {})]
+    if not common_seeds:
+        return None
+    stats = paired([values_of[method][s] - values_of[reference][s] for s in common_seeds])
+    return dict(stats, method=method, reference=reference, verdict=verdict(stats))
+
+
+def summarise(family, store, backend, settings):
+    """Everything a report shows for one backend, from the store alone."""
+    chosen = chosen_values(family, store, backend, settings)
+    seeds = [s for s in family.eval_seeds if s != SEARCH_SEED]
+    selected, fixed = {}, {}
+    for record in store.of(backend, settings):
+        if record["seed"] == SEARCH_SEED or record["config"] == PROBE:
+            continue
+        value = record["metrics"][family.metric]
+        fixed.setdefault((record["config"], record["value"]), {})[record["seed"]] = value
+        if chosen.get(record["config"]) == record["value"]:
+            selected.setdefault(record["config"], {})[record["seed"]] = value
+    rows = []
+    for config in family.grids:
+        values = [selected.get(config, {})[s] for s in seeds if s in selected.get(config, {})]
+        rows.append({
+            "config": config, "value": chosen.get(config), "seeds": len(values),
+            **(_mean_interval(values) if values else {}),
+        })
+    fixed_rows = []
+    for (config, value), by_seed in sorted(fixed.items(), key=lambda item: (item[0][0], str(item[0][1]))):
+        if config in family.full_grid:
+            values = [by_seed[s] for s in seeds if s in by_seed]
+            fixed_rows.append({"config": config, "value": value, "seeds": len(values),
+                               **_mean_interval(values)})
+    comparisons = [c for c in (compare(selected, m, r, seeds) for m, r in family.comparisons) if c]
+    controls = [c for c in (compare(selected, m, r, seeds) for m, r in family.controls) if c]
+    probes = [r["metrics"] for r in store.of(backend, settings) if r["config"] == PROBE]
+    search = [
+        {"config": config, "value": value,
+         "val": store.get(backend, settings, SEARCH_SEED, config, value)["metrics"]["val_" + family.metric],
+         "chosen": chosen.get(config) == value}
+        for config, grid in family.grids.items() for value in grid.values
+        if store.get(backend, settings, SEARCH_SEED, config, value) is not None
+    ]
+    return {"backend": backend, "chosen": chosen, "rows": rows, "fixed": fixed_rows,
+            "comparisons": comparisons, "controls": controls, "probes": probes, "search": search}
+
+
+def _mean_interval(values):
+    from scipy import stats
+
+    n = len(values)
+    mean = sum(values) / n
+    if n > 1:
+        sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+        half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+    else:
+        half = float("inf")
+    return {"mean": mean, "low": mean - half, "high": mean + half}
+
+
+def report(family, summaries):
+    """The family's Markdown: controls, selected results, paired differences, fixed weights."""
+    label = family.labels.get
+    parts = [f"Protocol: `benchmarks/protocol.py` (pool seed {POOL_SEED}; the search seed is not "
+             f"reported; evaluation seeds {_seed_text(family.eval_seeds)}; {GRID_SIZE} trials "
+             f"per configuration). Test {family.metric}, mean [95% interval] over seeds."]
+    probe_rows, control_rows, rows, diffs, fixed, search = [], [], [], [], [], []
+    for summary in summaries:
+        backend = summary["backend"]
+        for probe in summary["probes"][:1]:
+            probe_rows.append({"backend": backend, **probe})
+        for c in summary["controls"]:
+            control_rows.append({"backend": backend, "comparison": f"{label(c['method'])} − {label(c['reference'])}",
+                                 "text": _diff_text(c), "verdict": "passes" if c["low"] > 0 else "fails"})
+        for row in summary["rows"]:
+            rows.append({"backend": backend, "config": label(row["config"]), "seeds": row["seeds"],
+                         "value": _value_text(family, row["config"], row["value"]),
+                         "text": _interval_text(row) if row["seeds"] else "–"})
+        for c in summary["comparisons"]:
+            diffs.append({"backend": backend, "comparison": f"{label(c['method'])} − {label(c['reference'])}",
+                          "text": _diff_text(c), "signs": f"{c['above']} / {c['level']} / {c['below']}",
+                          "verdict": c["verdict"]})
+        for row in summary["fixed"]:
+            fixed.append({"backend": backend, "config": label(row["config"]),
+                          "value": _value_text(family, row["config"], row["value"]),
+                          "seeds": row["seeds"], "text": _interval_text(row)})
+        for row in summary["search"]:
+            search.append({"backend": backend, "config": label(row["config"]),
+                           "value": _value_text(family, row["config"], row["value"]),
+                           "val": f"{row['val']:.3f}", "mark": "chosen" if row["chosen"] else ""})
+    if probe_rows:
+        parts.append("Positive control 1, the shortcut is real (a probe that sees only the shortcut):\n\n"
+                     + common.markdown_table(probe_rows, [
+                         ("backend", "backend", "{}"), ("probe", "probe", "{}"),
+                         ("train_accuracy", "train accuracy", "{:.3f}"),
+                         ("test_accuracy", "test accuracy", "{:.3f}"),
+                         ("chance", "chance", "{:.3f}")]))
+    if control_rows:
+        parts.append("Positive control 2, the synthesis helps its baseline:\n\n" + common.markdown_table(
+            control_rows, [("backend", "backend", "{}"), ("comparison", "paired difference", "{}"),
+                           ("text", "mean [95% interval]", "{}"), ("verdict", "", "{}")]))
+    parts.append("Each configuration at its chosen value:\n\n" + common.markdown_table(rows, [
+        ("backend", "backend", "{}"), ("config", "configuration", "{}"),
+        ("value", "chosen on the search seed", "{}"), ("seeds", "seeds", "{}"),
+        ("text", f"test {family.metric}", "{}")]))
+    parts.append("Paired differences (seeds above / level / below zero):\n\n" + common.markdown_table(diffs, [
+        ("backend", "backend", "{}"), ("comparison", "comparison", "{}"),
+        ("text", "mean [95% interval]", "{}"), ("signs", "above / level / below", "{}"),
+        ("verdict", "verdict", "{}")]))
+    if fixed:
+        parts.append("Every fixed value, on the evaluation seeds:\n\n" + common.markdown_table(fixed, [
+            ("backend", "backend", "{}"), ("config", "configuration", "{}"), ("value", "value", "{}"),
+            ("seeds", "seeds", "{}"), ("text", f"test {family.metric}", "{}")]))
+    parts.append("The search (validation only):\n\n" + common.markdown_table(search, [
+        ("backend", "backend", "{}"), ("config", "configuration", "{}"), ("value", "value", "{}"),
+        ("val", f"val. {family.metric}", "{}"), ("mark", "", "{}")]))
+    return "\n\n".join(parts) + "\n"
+
+
+def _value_text(family, config, value):
+    if value is None:
+        return "–"
+    return f"{family.grids[config].name.replace('_', ' ')} {value:g}"
+
+
+def _interval_text(row):
+    return f"{row['mean']:.3f} [{row['low']:.3f}, {row['high']:.3f}]"
+
+
+def _diff_text(c):
+    return f"{c['mean']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}] ({c['seeds']} seeds)"
+
+
+def _seed_text(seeds):
+    seeds = sorted(seeds)
+    if seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
+
+
+def run_trials(script, backend, trials, settings, store, timeout=6 * 3600):
+    """Trains `trials` in one worker process on `backend`, storing each record as it arrives."""
+    if not trials:
+        return
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
+    command = [sys.executable, script, "--worker", "--trials", json.dumps(trials),
+               "--settings", json.dumps(settings)]
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) as process:
+        for line in process.stdout:
+            if line.startswith("{"):
+                record = json.loads(line)
+                record.update(backend=backend, settings=settings)
+                store.add(record)
+                print(f"  {backend} seed {record['seed']} {record['config']} {record['value']}: "
+                      f"{record['metrics']}", flush=True)
+        process.wait(timeout=timeout)
+    if process.returncode != 0:
+        raise RuntimeError(f"{backend} worker failed (exit {process.returncode}) on {trials}")
+
+
+def pending(store, backend, settings, trials):
+    return [t for t in trials if store.get(backend, settings, *t) is None]
+
+
+def add_arguments(parser, family):
+    parser.add_argument("--backends", nargs="+", default=["tensorflow"], choices=common.BACKENDS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(family.eval_seeds),
+                        help="evaluation seeds (default: the family's, fixed before its runs)")
+    parser.add_argument("--output", default=os.path.join(RESULTS, family.name + ".jsonl"))
+    parser.add_argument("--search-only", action="store_true", help="stop after the search")
+    parser.add_argument("--report-only", action="store_true", help="write the report from the store")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--trials", default="[]", help=argparse.SUPPRESS)
+    parser.add_argument("--settings", default="{}", help=argparse.SUPPRESS)
+
+
+def main(module, argv=None):
+    """Runs a family's protocol from the command line (`module` defines `FAMILY`, `worker_trials`)."""
+    family = module.FAMILY
+    parser = argparse.ArgumentParser(description=module.__doc__.splitlines()[0])
+    add_arguments(parser, family)
+    args = parser.parse_args(argv)
+    if args.worker:
+        settings = json.loads(args.settings)
+        for record in module.worker_trials([tuple(t) for t in json.loads(args.trials)], settings):
+            print(json.dumps(record), flush=True)
+        return None
+    if SEARCH_SEED in args.seeds:
+        parser.error(f"expected evaluation seeds without the search seed {SEARCH_SEED}, received {args.seeds}")
+    store = Store(args.output)
+    script = os.path.abspath(module.__file__)
+    settings = dict(family.settings)
+    if not args.report_only:
+        for backend in args.backends:
+            run_trials(script, backend, pending(store, backend, settings, search_trials(family)),
+                       settings, store)
+            if args.search_only:
+                continue
+            chosen = chosen_values(family, store, backend, settings)
+            run_trials(script, backend,
+                       pending(store, backend, settings, evaluation_trials(family, chosen, args.seeds)),
+                       settings, store)
+    backends = [b for b in common.BACKENDS if store.of(b, settings)]
+    summaries = [summarise(family, store, b, settings) for b in backends]
+    markdown = report(family, summaries)
+    stem = os.path.splitext(args.output)[0]
+    common.write_text(stem + ".md", markdown)
+    common.write_json(stem + ".json", {"environment": common.environment(), "settings": settings,
+                                       "pool_seed": POOL_SEED, "eval_seeds": list(family.eval_seeds),
+                                       "summaries": summaries})
+    print(markdown)
+    return summaries
+
+
+def record(seed, config, value, metrics, seconds):
+    """A worker's record of one trial (the parent adds backend and settings)."""
+    return {"seed": seed, "config": config, "value": value, "metrics": metrics,
+            "seconds": round(seconds, 2), "device": common.device_name(),
+            "date": common.environment()["date"]}
