@@ -105,6 +105,23 @@ def worst_group_curve(x_test, y_test, curve):
     return WorstGroupCurve()
 
 
+def random_boxes_like(provenance, seed):
+    """Per image, a random square box whose area is that image's kept area (1 inside)."""
+    import numpy as np
+
+    rng = np.random.default_rng([seed, 7])
+    count, height, width = provenance.shape[:3]
+    boxes = np.zeros_like(provenance)
+    areas = provenance.reshape(count, -1).mean(1) * height * width
+    for i, area in enumerate(areas):
+        side_y = int(np.clip(round(np.sqrt(area)), 1, height))
+        side_x = int(np.clip(round(area / side_y), 1, width))
+        top = rng.integers(0, height - side_y + 1)
+        left = rng.integers(0, width - side_x + 1)
+        boxes[i, top : top + side_y, left : left + side_x] = 1.0
+    return boxes
+
+
 def markdown_table(rows, columns):
     """`rows` (dicts) as a Markdown table with `columns` `(key, header, format)`."""
     lines = [

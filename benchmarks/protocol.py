@@ -60,6 +60,9 @@ GRID_SIZE = 4
 MIN_GROUP_SIZE = 500
 RESULTS = os.path.join(HERE, "results", "protocol")
 PROBE = "shortcut_probe"
+# What a grid may search: a penalised configuration's weight; an unpenalised
+# one's learning rate (FFR's real phase has its own) or restarts.
+GRID_NAMES = ("guidance_weight", "learning_rate", "real_learning_rate", "restart")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,11 +73,8 @@ class Grid:
     values: tuple
 
     def __post_init__(self):
-        if self.name not in ("guidance_weight", "learning_rate", "restart"):
-            raise ValueError(
-                "Expected a grid over `guidance_weight`, `learning_rate` or `restart`, "
-                f"received {self.name!r}."
-            )
+        if self.name not in GRID_NAMES:
+            raise ValueError(f"Expected a grid over one of {GRID_NAMES}, received {self.name!r}.")
         if len(set(self.values)) != len(self.values) or not self.values:
             raise ValueError(f"Expected distinct grid values, received {self.values!r}.")
 
@@ -394,7 +394,7 @@ def run_trials(script, backend, trials, settings, store, timeout=6 * 3600):
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) as process:
         for line in process.stdout:
             if line.startswith("{"):
-                record = json.loads(line)
+                record = hide_search_test(json.loads(line))
                 record.update(backend=backend, settings=settings)
                 store.add(record)
                 print(f"  {backend} seed {record['seed']} {record['config']} {record['value']}: "
@@ -402,6 +402,13 @@ def run_trials(script, backend, trials, settings, store, timeout=6 * 3600):
         process.wait(timeout=timeout)
     if process.returncode != 0:
         raise RuntimeError(f"{backend} worker failed (exit {process.returncode}) on {trials}")
+
+
+def hide_search_test(record):
+    """`record` without test metrics if it is a search trial: the search looks at validation only."""
+    if record["seed"] != SEARCH_SEED:
+        return record
+    return dict(record, metrics={k: v for k, v in record["metrics"].items() if k.startswith("val_")})
 
 
 def pending(store, backend, settings, trials):

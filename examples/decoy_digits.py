@@ -72,7 +72,7 @@ def run(config, data, seed=0, epochs=10, guidance_weight=1.0, verbose=0, learnin
         **guided_options):
     """Trains one configuration; returns its scores on test (and `"val_*"` on a `"val"` split).
 
-    `guided_options` go to `kpg.GuidedModel` (`penalty_every`,
+    `learning_rate` is Adam's; `guided_options` go to `kpg.GuidedModel` (`penalty_every`,
     `penalty_fraction`, `second_order`). The result holds `"accuracy"`,
     `"decoy_share"`, `"seconds"` and the trained `"model"`.
     """
@@ -80,6 +80,8 @@ def run(config, data, seed=0, epochs=10, guidance_weight=1.0, verbose=0, learnin
         raise ValueError(f"Expected a config in {CONFIGS}, received {config!r}.")
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"Expected `epochs` to be an int >= 1, received {epochs!r}.")
+    if not isinstance(learning_rate, (int, float)) or isinstance(learning_rate, bool) or not learning_rate > 0:
+        raise ValueError(f"Expected `learning_rate` to be a number > 0, received {learning_rate!r}.")
     train = data["train"]
     weight = 0.0 if config == "plain" else guidance_weight
     model = kpg.GuidedModel(build_mlp(seed), guidance_weight=weight, **guided_options)

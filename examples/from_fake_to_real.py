@@ -100,11 +100,12 @@ def compiled_model(seed, loss="erm", guidance_weight=0.0, learning_rate=1e-3, gr
 
 def run(config, splits, seed=0, synthetic_epochs=10, real_epochs=10, batch_size=64,
         guidance_weight=0.1, real_learning_rate=1e-4, freeze_batchnorm=True, verbose=0,
-        batchnorm_momentum=0.9, callbacks=(), **guided_options):
+        learning_rate=1e-3, batchnorm_momentum=0.9, callbacks=(), **guided_options):
     """Trains one configuration; returns test metrics and the selected epoch.
 
     `callbacks` are added to the `fit` (e.g. to record curves);
-    `batchnorm_momentum` is passed to `build_cnn`; `guided_options` go to
+    `learning_rate` is Adam's (for the FFR configurations, the synthetic
+    phase's; `real_learning_rate` is the real phase's); `batchnorm_momentum` is passed to `build_cnn`; `guided_options` go to
     `kpg.GuidedModel` (`penalty_every`, `lazy_rescale`, `second_order`).
 
     Every configuration trains `synthetic_epochs + real_epochs` epochs of
@@ -113,6 +114,9 @@ def run(config, splits, seed=0, synthetic_epochs=10, real_epochs=10, batch_size=
     """
     if config not in CONFIGS:
         raise ValueError(f"Expected a config in {CONFIGS}, received {config!r}.")
+    for name, rate in (("learning_rate", learning_rate), ("real_learning_rate", real_learning_rate)):
+        if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not rate > 0:
+            raise ValueError(f"Expected `{name}` to be a number > 0, received {rate!r}.")
     train, val, test, synthetic = (splits[k] for k in ("train", "val", "test", "synthetic"))
     epochs = synthetic_epochs + real_epochs
     selection_val, dfr_val = val, None
@@ -126,6 +130,7 @@ def run(config, splits, seed=0, synthetic_epochs=10, real_epochs=10, batch_size=
         seed,
         loss="groupdro" if config in ("ffr_groupdro", "groupdro") else "erm",
         guidance_weight=guidance_weight if config == "ffr_guided" else 0.0,
+        learning_rate=learning_rate,
         batchnorm_momentum=batchnorm_momentum,
         **guided_options,
     )

@@ -328,11 +328,11 @@ def test_edits_classification_random_boxes_keep_each_images_area():
     provenance = np.zeros((3, 16, 16, 1), "float32")
     provenance[0, :4, :4] = 1.0  # 16 pixels
     provenance[1, :, :8] = 1.0  # 128 pixels
-    boxes = edits_classification.random_boxes_like(provenance, seed=0)
+    boxes = common.random_boxes_like(provenance, seed=0)
     areas = boxes.reshape(3, -1).sum(1)
     assert areas[0] == 16 and abs(areas[1] - 128) <= 12 and areas[2] == 1
     assert set(np.unique(boxes)) <= {0.0, 1.0}
-    np.testing.assert_array_equal(boxes, edits_classification.random_boxes_like(provenance, seed=0))
+    np.testing.assert_array_equal(boxes, common.random_boxes_like(provenance, seed=0))
 
 
 def test_edits_classification_bad_arguments_exit_with_a_message(capsys):

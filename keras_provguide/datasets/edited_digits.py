@@ -12,7 +12,7 @@ EDIT_BACKGROUNDS = ("grass", "brick", "gravel")
 
 def edited_digits(
     bias=0.95, num_train=1000, num_val=200, num_test=400, seed=0,
-    object_change=0.03, artefact_strength=0.02,
+    object_change=0.03, artefact_strength=0.02, pool_seed=None,
 ):
     """Digit parity on textures, plus ALIA-style background edits of the real training images.
 
@@ -48,7 +48,10 @@ def edited_digits(
         bias: float in [0.5, 1], the share of aligned backgrounds in train.
         num_train, num_val, num_test: real split sizes (`num_val` and
             `num_test` multiples of 4).
-        seed: int; everything is a deterministic function of it.
+        seed: int; everything is a deterministic function of it (and of
+            `pool_seed`, when given).
+        pool_seed: None (the default), or an int that fixes val and test
+            for every `seed`, as in `spurious_digits`.
         object_change: float in [0, 0.2], the editor's change of object
             colours (the standard deviation of the per-channel gain).
         artefact_strength: float in [0, 0.1], the amplitude of the
@@ -81,7 +84,8 @@ def edited_digits(
     # The real splits: spurious digits with their true masks, no synthetic split.
     rng = np.random.default_rng(seed)
     splits = spurious.real_splits(
-        rng, bias=bias, num_train=num_train, num_val=num_val, num_test=num_test
+        rng, bias=bias, num_train=num_train, num_val=num_val, num_test=num_test,
+        pool_rng=None if pool_seed is None else np.random.default_rng(pool_seed),
     )
     splits["edited"] = _edit(
         np.random.default_rng([seed, 1]), splits["train"], object_change, artefact_strength

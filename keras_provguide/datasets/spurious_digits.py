@@ -10,10 +10,14 @@ BACKGROUNDS = ("grass", "brick")
 _SIZE = 32
 _INK = np.asarray([0.97, 0.97, 0.92], "float32")
 _SCALE_RANGE = (0.5, 0.8)
+# The shares of scikit-learn's digits that go to train, val and test when the
+# evaluation pools are fixed (`pool_seed`), whatever the split sizes.
+_FIXED_POOL_SHARES = (0.6, 0.2, 0.2)
 
 
 def spurious_digits(
-    bias=0.95, num_train=1000, num_val=200, num_test=400, synthetic_per_group=250, seed=0
+    bias=0.95, num_train=1000, num_val=200, num_test=400, synthetic_per_group=250, seed=0,
+    pool_seed=None,
 ):
     """Digit parity on textured backgrounds, with a spurious background cue.
 
@@ -39,7 +43,14 @@ def spurious_digits(
         num_train, num_val, num_test: real split sizes. `num_val` and
             `num_test` must be multiples of 4 (group-balanced).
         synthetic_per_group: synthetic images per group.
-        seed: int; every split is a deterministic function of it.
+        seed: int; every split is a deterministic function of it (and of
+            `pool_seed`, when given).
+        pool_seed: None (the default), or an int that fixes the evaluation
+            pools: the digits are split once by `pool_seed` (60% train, 20%
+            val, 20% test, whatever the sizes; digits repeat on new
+            backgrounds and placements when a split asks for more), and val
+            and test are drawn from `pool_seed` alone, the same for every
+            `seed`.
 
     Returns:
         `{"train", "val", "test", "synthetic"}`, each a dict of NumPy arrays:
@@ -63,7 +74,8 @@ def spurious_digits(
             f"Expected `synthetic_per_group` to be an int >= 1, received {synthetic_per_group!r}."
         )
     rng = np.random.default_rng(seed)
-    splits = real_splits(rng, bias, num_train, num_val, num_test)
+    pool_rng = None if pool_seed is None else np.random.default_rng(pool_seed)
+    splits = real_splits(rng, bias, num_train, num_val, num_test, pool_rng)
     for split in splits.values():
         del split["object_masks"]
     sprites, digits = sources.digit_sprites()
@@ -73,10 +85,13 @@ def spurious_digits(
     return splits
 
 
-def real_splits(rng, bias, num_train, num_val, num_test):
+def real_splits(rng, bias, num_train, num_val, num_test, pool_rng=None):
     """The real `"train"`, `"val"` and `"test"` splits, with `"object_masks"` (the digits' alpha).
 
-    Draws from `rng`; `spurious_digits` and `edited_digits` share it.
+    Draws from `rng`; `spurious_digits` and `edited_digits` share it. With
+    `pool_rng`, the digits are split into train, val and test in fixed shares
+    (`_FIXED_POOL_SHARES`) and val and test are drawn from `pool_rng` alone,
+    so they do not change with `rng`.
     """
     if not 0.5 <= float(bias) <= 1.0:
         raise ValueError(f"Expected `bias` in [0.5, 1], received {bias!r}.")
@@ -89,7 +104,11 @@ def real_splits(rng, bias, num_train, num_val, num_test):
     if not isinstance(num_train, int) or num_train < 2:
         raise ValueError(f"Expected `num_train` to be an int >= 2, received {num_train!r}.")
     sprites, digits = sources.digit_sprites()
-    pools = _split_pool(rng.permutation(len(digits)), (num_train, num_val, num_test))
+    if pool_rng is None:
+        pool_rng = rng
+        pools = _split_pool(rng.permutation(len(digits)), (num_train, num_val, num_test))
+    else:
+        pools = _split_pool(pool_rng.permutation(len(digits)), _FIXED_POOL_SHARES)
 
     train_index = _take(rng, pools[0], num_train)
     train_labels = digits[train_index] % 2
@@ -100,7 +119,7 @@ def real_splits(rng, bias, num_train, num_val, num_test):
         ),
     }
     for name, pool, size in (("val", pools[1], num_val), ("test", pools[2], num_test)):
-        splits[name] = _balanced_real_split(rng, sprites, digits, pool, size)
+        splits[name] = _balanced_real_split(pool_rng, sprites, digits, pool, size)
     return splits
 
 
