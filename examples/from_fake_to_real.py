@@ -105,8 +105,9 @@ def run(config, splits, seed=0, synthetic_epochs=10, real_epochs=10, batch_size=
 
     `callbacks` are added to the `fit` (e.g. to record curves);
     `learning_rate` is Adam's (for the FFR configurations, the synthetic
-    phase's; `real_learning_rate` is the real phase's); `batchnorm_momentum` is passed to `build_cnn`; `guided_options` go to
-    `kpg.GuidedModel` (`penalty_every`, `lazy_rescale`, `second_order`).
+    phase's; `real_learning_rate` is the real phase's); `batchnorm_momentum`
+    is passed to `build_cnn`; `guided_options` go to `kpg.GuidedModel`
+    (`penalty_every`, `lazy_rescale`, `second_order`).
 
     Every configuration trains `synthetic_epochs + real_epochs` epochs of
     the same number of steps (one pass over the real training set), and keeps
