@@ -214,24 +214,51 @@ def test_benchmark_and_example_modules_have_distinct_names():
     assert not names["benchmarks"] & names["examples"]
 
 
-def test_decoy_digits_worker_runs_an_ablation_and_reports_validation():
+def test_decoy_family_trains_its_trials_and_its_probe_reads_only_the_shortcut():
     import decoy_ablations
+    import protocol
 
-    args = argparse.Namespace(epochs=1, num_train=200, num_val=50)
-    result = decoy_ablations.worker(1, "unmasked", 10.0, args)
-    for key in ("accuracy", "val_accuracy", "decoy_share", "val_decoy_share"):
-        assert 0.0 <= result[key] <= 1.0
-    assert result["weight"] == 10.0 and "model" not in result
-    assert decoy_ablations.worker(1, "plain", 10.0, args)["weight"] == 0.0
-    json.dumps(result)  # a worker's result travels as one JSON line
+    settings = {"epochs": 1, "num_train": 300, "num_val": 100, "pool_seed": 5}
+    trials = [(1, "plain", 1e-2), (1, "unmasked", 10.0), (1, protocol.PROBE, None)]
+    plain, unmasked, probe = decoy_ablations.worker_trials(trials, settings)
+    for record in (plain, unmasked):
+        assert set(record["metrics"]) == {"accuracy", "val_accuracy", "decoy_share", "val_decoy_share"}
+        json.dumps(record)  # a record travels as one JSON line
+    assert (unmasked["config"], unmasked["value"]) == ("unmasked", 10.0)
+    # The corners alone give the label away in train, and nothing in the
+    # counterfactual test pool, where each digit appears once per shade.
+    assert probe["metrics"]["train_accuracy"] == 1.0
+    assert probe["metrics"]["test_accuracy"] == pytest.approx(0.1)
 
 
-def test_decoy_digits_bad_arguments_exit_with_a_message(capsys):
-    import decoy_ablations
+def test_ffr_family_ablations_change_only_the_synthetic_provenance():
+    import ffr_guidance
+    import protocol
 
-    with pytest.raises(SystemExit):
-        decoy_ablations.main(["--num-train", "1700", "--num-val", "200"])
-    assert "--num-train + --num-val <= 1796" in capsys.readouterr().err
+    settings = dict(ffr_guidance.FAMILY.settings, num_train=200, num_val=40, num_test=40,
+                    synthetic_per_group=8)
+    data = ffr_guidance.data_of(0, settings)
+    assert ffr_guidance.splits_for("ffr_guided", data, 0) is data
+    unmasked = ffr_guidance.splits_for("ffr_unmasked", data, 0)["synthetic"]["provenance"]
+    assert not unmasked.any()
+    boxes = ffr_guidance.splits_for("ffr_random_mask", data, 0)["synthetic"]["provenance"]
+    digit_area = data["synthetic"]["provenance"].reshape(len(boxes), -1).sum(1)
+    box_area = boxes.reshape(len(boxes), -1).sum(1)
+    assert np.all(np.abs(box_area - digit_area) <= np.sqrt(digit_area) + 1)
+    (probe,) = ffr_guidance.worker_trials([(0, protocol.PROBE, None)], settings)
+    # The background predicts the label on train (bias 0.95), not on the balanced test pool.
+    assert probe["metrics"]["train_accuracy"] > 0.85 and abs(probe["metrics"]["test_accuracy"] - 0.5) < 0.15
+
+
+def test_ffr_family_trains_an_ablation_through_the_example():
+    import ffr_guidance
+
+    settings = dict(ffr_guidance.FAMILY.settings, num_train=128, num_val=40, num_test=40,
+                    synthetic_per_group=16, synthetic_epochs=1, real_epochs=1)
+    (record,) = ffr_guidance.worker_trials([(0, "ffr_random_mask", 0.1)], settings)
+    metrics = record["metrics"]
+    assert set(metrics) == {"worst_group_accuracy", "val_worst_group_accuracy", "accuracy", "selected_epoch"}
+    assert metrics["worst_group_accuracy"] <= metrics["accuracy"] and metrics["selected_epoch"] in (0, 1)
 
 
 def test_localization_benchmarks_bad_arguments_exit_with_a_message(capsys):

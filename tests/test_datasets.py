@@ -105,11 +105,65 @@ def test_decoy_digits_validation_comes_from_held_out_digits_with_random_shades()
     assert np.mean(np.isclose(shades, (255 - 25 * val["labels"]) / 255)) < 0.3
 
 
+def test_decoy_digits_fixed_pools_are_the_same_for_every_seed_and_hold_every_shade():
+    first = kpg.datasets.decoy_digits(num_train=700, num_val=540, seed=1, pool_seed=5)
+    second = kpg.datasets.decoy_digits(num_train=700, num_val=540, seed=2, pool_seed=5)
+    for split in ("val", "test"):
+        for key in ("images", "provenance", "labels"):
+            np.testing.assert_array_equal(first[split][key], second[split][key])
+        # Each digit once per shade: the swatch is independent of the label there.
+        part = first[split]
+        swatch = part["provenance"][..., 0] == 0
+        shades = np.asarray([img[..., 0][s].mean() for img, s in zip(part["images"], swatch)])
+        shade_labels = np.rint((255 - 255 * shades) / 25).astype(int)
+        counts = np.zeros((10, 10), int)
+        np.add.at(counts, (part["labels"], shade_labels), 1)
+        assert np.all(counts == counts[:, :1])  # every shade equally often within each class
+        assert np.bincount(part["labels"]).min() >= 500
+    assert not np.array_equal(first["train"]["images"], second["train"]["images"])
+    np.testing.assert_array_equal(np.sort(first["train"]["labels"]), np.sort(second["train"]["labels"]))
+    other_pools = kpg.datasets.decoy_digits(num_train=700, num_val=540, seed=1, pool_seed=6)
+    assert not np.array_equal(other_pools["test"]["images"], first["test"]["images"])
+
+
+def test_decoy_digits_fixed_pools_keep_train_digits_out_of_val_and_test():
+    from sklearn.datasets import load_digits
+
+    data = kpg.datasets.decoy_digits(num_train=700, num_val=540, seed=0, pool_seed=5)
+    digits = np.kron(load_digits().images / 16.0, np.ones((2, 2))).reshape(1797, -1)
+    rows = {digit.tobytes(): i for i, digit in enumerate(digits.astype("float32"))}
+
+    def ids(split):
+        centre = data[split]["images"][:, 6:22, 6:22, 0].reshape(len(data[split]["images"]), -1)
+        return {rows[c.tobytes()] for c in centre}
+
+    train, val, test = ids("train"), ids("val"), ids("test")
+    assert not (train & val or train & test or val & test)
+    assert len(train) + len(val) + len(test) == len(rows)
+
+
+def test_spurious_and_edited_digits_fixed_pools_are_the_same_for_every_seed():
+    first = kpg.datasets.spurious_digits(seed=1, num_val=40, num_test=40, pool_seed=5)
+    second = kpg.datasets.spurious_digits(seed=2, num_val=40, num_test=40, pool_seed=5)
+    for split in ("val", "test"):
+        for key in first[split]:
+            np.testing.assert_array_equal(first[split][key], second[split][key])
+    assert not np.array_equal(first["train"]["images"], second["train"]["images"])
+    held_out = set(first["val"]["digit_ids"]) | set(first["test"]["digit_ids"])
+    assert not held_out & (set(first["train"]["digit_ids"]) | set(second["train"]["digit_ids"]))
+    edited = [kpg.datasets.edited_digits(seed=s, num_val=40, num_test=40, pool_seed=5) for s in (1, 2)]
+    np.testing.assert_array_equal(edited[0]["test"]["images"], edited[1]["test"]["images"])
+    # Without a pool seed the splits are those of earlier releases: seeded together.
+    plain = [kpg.datasets.spurious_digits(seed=s, num_val=40, num_test=40) for s in (1, 2)]
+    assert not np.array_equal(plain[0]["test"]["images"], plain[1]["test"]["images"])
+
+
 @pytest.mark.parametrize(
     "call, match",
     [
         (lambda: kpg.datasets.decoy_digits(num_val=597), "num_val"),
         (lambda: kpg.datasets.decoy_digits(num_val=-1), "num_val"),
+        (lambda: kpg.datasets.decoy_digits(num_val=0, pool_seed=1), "num_val"),
         (lambda: kpg.datasets.spurious_digits(bias=0.3), "bias"),
         (lambda: kpg.datasets.spurious_digits(num_val=10), "num_val"),
         (lambda: kpg.datasets.digit_localization(image_size=8), "image_size"),

@@ -1,0 +1,203 @@
+"""The evidence protocol (`benchmarks/protocol.py`): what it selects, counts and pairs, on known numbers."""
+
+import json
+import os
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+BENCHMARKS = os.path.join(os.path.dirname(__file__), "..", "benchmarks")
+sys.path.insert(0, BENCHMARKS)
+
+import protocol  # noqa: E402
+
+SEARCH = protocol.SEARCH_SEED
+
+
+def _family(**changes):
+    options = dict(
+        name="toy",
+        grids={
+            "base": protocol.Grid("learning_rate", (0.1, 0.2, 0.3)),
+            "method": protocol.Grid("guidance_weight", (1.0, 2.0, 3.0)),
+            "ablation": protocol.Grid("guidance_weight", (1.0, 2.0, 3.0)),
+        },
+        metric="score",
+        comparisons=(("method", "base"), ("method", "ablation")),
+        labels={"base": "base", "method": "method", "ablation": "ablation"},
+        controls=(("ablation", "base"),),
+        full_grid=("method",),
+        eval_seeds=(0, 1, 2, 3),
+    )
+    options.update(changes)
+    return protocol.Family(**options)
+
+
+def test_unequal_grids_overlapping_seeds_and_unknown_pairs_are_refused():
+    with pytest.raises(ValueError, match="equal size"):
+        _family(grids={"base": protocol.Grid("learning_rate", (0.1,)),
+                       "method": protocol.Grid("guidance_weight", (1.0, 2.0))},
+                comparisons=())
+    with pytest.raises(ValueError, match="disjoint from the search seed"):
+        _family(eval_seeds=(0, SEARCH))
+    with pytest.raises(ValueError, match="configurations of"):
+        _family(comparisons=(("method", "missing"),))
+    with pytest.raises(ValueError, match="grid over one of"):
+        protocol.Grid("momentum", (0.9,))
+    with pytest.raises(ValueError, match="distinct"):
+        protocol.Grid("learning_rate", (0.1, 0.1))
+
+
+def test_every_configuration_gets_the_same_number_of_search_trials():
+    family = _family()
+    trials = protocol.search_trials(family)
+    counts = {config: sum(c == config for _, c, _ in trials) for config in family.grids}
+    assert counts == {"base": 3, "method": 3, "ablation": 3}
+    assert {seed for seed, _, _ in trials} == {SEARCH}
+
+
+def test_the_choice_is_the_best_validation_value_and_ties_go_to_the_earlier_one():
+    grid = protocol.Grid("guidance_weight", (1.0, 2.0, 3.0))
+    assert protocol.choose(grid, {1.0: 0.5, 2.0: 0.7, 3.0: 0.6}) == 2.0
+    assert protocol.choose(grid, {1.0: 0.7, 2.0: 0.7, 3.0: 0.6}) == 1.0
+    assert protocol.choose(grid, {1.0: 0.7, 3.0: 0.9}) is None  # an unfinished search chooses nothing
+
+
+def test_evaluation_runs_the_chosen_value_and_the_full_grid_where_asked():
+    family = _family()
+    trials = protocol.evaluation_trials(family, {"base": 0.2, "method": 3.0, "ablation": 1.0}, [0, 1])
+    assert sorted(t for t in trials if t[1] == "base") == [(0, "base", 0.2), (1, "base", 0.2)]
+    assert sorted(v for s, c, v in trials if c == "method" and s == 0) == [1.0, 2.0, 3.0]
+    assert (0, protocol.PROBE, None) in trials and (1, protocol.PROBE, None) in trials
+
+
+def test_paired_differences_give_students_t_interval_and_signs():
+    stats = protocol.paired([0.1, 0.2, 0.3, 0.0])
+    # mean 0.15, sd 0.1291, t(0.975, 3) = 3.18245
+    half = 3.182446305 * np.std([0.1, 0.2, 0.3, 0.0], ddof=1) / 2
+    assert stats["mean"] == pytest.approx(0.15)
+    assert (stats["low"], stats["high"]) == (pytest.approx(0.15 - half), pytest.approx(0.15 + half))
+    assert (stats["above"], stats["level"], stats["below"]) == (3, 1, 0)
+    assert protocol.verdict(stats) == "tie (interval holds 0)"  # low = 0.15 - 0.205 < 0
+    assert protocol.verdict(protocol.paired([0.1, 0.2, 0.3, 0.15])) == "reproduced"
+    assert protocol.verdict(protocol.paired([0.1, -0.1, 0.05])) == "tie (interval holds 0)"
+    assert protocol.verdict(protocol.paired([-0.1, -0.2, -0.15])) == "reversed"
+
+
+def _record(seed, config, value, score, val):
+    return {"backend": "jax", "settings": {"n": 1}, "seed": seed, "config": config, "value": value,
+            "metrics": {"score": score, "val_score": val}, "seconds": 1.0, "device": "cpu",
+            "date": "2026-12-05"}
+
+
+def test_summary_selects_on_the_search_seed_and_reports_only_evaluation_seeds(tmp_path):
+    family = _family(eval_seeds=(0, 1, 2))
+    store = protocol.Store(str(tmp_path / "toy.jsonl"))
+    # The search: base prefers 0.3, method 2.0, ablation 1.0 (validation only).
+    for config, vals in (("base", (0.1, 0.2, 0.3)), ("method", (0.2, 0.9, 0.1)), ("ablation", (0.5, 0.4, 0.3))):
+        for value, val in zip(family.grids[config].values, vals):
+            store.add(_record(SEARCH, config, value, 99.0, val))
+    for seed in (0, 1, 2):
+        store.add(_record(seed, "base", 0.3, 0.5 + 0.01 * seed, 0.0))
+        store.add(_record(seed, "base", 0.1, 0.9, 0.0))  # not the chosen rate: not in the rows
+        for value in (1.0, 2.0, 3.0):
+            store.add(_record(seed, "method", value, 0.6 + 0.1 * value, 0.0))
+        store.add(_record(seed, "ablation", 1.0, 0.55, 0.0))
+    summary = protocol.summarise(family, store, "jax", {"n": 1})
+    assert summary["chosen"] == {"base": 0.3, "method": 2.0, "ablation": 1.0}
+    rows = {row["config"]: row for row in summary["rows"]}
+    assert rows["base"]["mean"] == pytest.approx(0.51) and rows["base"]["seeds"] == 3
+    assert rows["method"]["mean"] == pytest.approx(0.8)
+    first = summary["comparisons"][0]
+    assert (first["method"], first["reference"]) == ("method", "base")
+    assert first["per_seed"] == [0.3, 0.29, 0.28] and first["verdict"] == "reproduced"
+    assert [row["value"] for row in summary["fixed"]] == [1.0, 2.0, 3.0]  # method's every weight
+    assert summary["controls"][0]["mean"] == pytest.approx(0.04)
+    assert all(row["value"] != 99.0 for row in summary["rows"])  # the search seed's test is never read
+
+
+def test_store_resumes_and_skips_a_torn_last_line(tmp_path):
+    path = tmp_path / "toy.jsonl"
+    store = protocol.Store(str(path))
+    store.add(_record(0, "base", 0.1, 0.5, 0.4))
+    with open(path, "a") as file:
+        file.write('{"backend": "jax", "settin')  # a crash mid-write
+    again = protocol.Store(str(path))
+    assert again.get("jax", {"n": 1}, 0, "base", 0.1)["metrics"]["score"] == 0.5
+    assert protocol.pending(again, "jax", {"n": 1}, [(0, "base", 0.1), (1, "base", 0.1)]) == [(1, "base", 0.1)]
+    assert protocol.pending(again, "jax", {"n": 2}, [(0, "base", 0.1)]) == [(0, "base", 0.1)]
+
+
+def test_search_trials_are_stored_without_test_metrics():
+    record = {"seed": SEARCH, "metrics": {"score": 0.9, "val_score": 0.8}}
+    assert protocol.hide_search_test(record)["metrics"] == {"val_score": 0.8}
+    evaluation = {"seed": 0, "metrics": {"score": 0.9, "val_score": 0.8}}
+    assert protocol.hide_search_test(evaluation) == evaluation
+
+
+TOY_FAMILY = '''
+"""A toy family: scores are a fixed function of the trial, so the protocol's choices are known."""
+import sys
+sys.path.insert(0, {benchmarks!r})
+import protocol
+
+FAMILY = protocol.Family(
+    name="toy",
+    grids={{"base": protocol.Grid("learning_rate", (0.1, 0.2)),
+            "method": protocol.Grid("guidance_weight", (1.0, 2.0))}},
+    metric="score", comparisons=(("method", "base"),), labels={{"base": "base", "method": "method"}},
+    eval_seeds=(0, 1, 2), settings={{"size": 3}},
+)
+
+
+def worker_trials(trials, settings):
+    for seed, config, value in trials:
+        if config == protocol.PROBE:
+            metrics = {{"probe": "toy", "train_accuracy": 1.0, "test_accuracy": 0.5, "chance": 0.5}}
+        else:
+            score = (0.6 if config == "method" else 0.5) + 0.01 * seed + (0.1 if value in (0.2, 1.0) else 0.0)
+            metrics = {{"score": score, "val_score": score}}
+        yield {{"seed": seed, "config": config, "value": value, "metrics": metrics, "seconds": 0.0,
+               "device": "cpu", "date": "2026-12-05"}}
+
+
+if __name__ == "__main__":
+    protocol.main(sys.modules[__name__])
+'''
+
+
+def test_a_whole_run_gives_equal_trials_reports_intervals_and_resumes(tmp_path, monkeypatch):
+    script = tmp_path / "toy_family.py"
+    script.write_text(textwrap.dedent(TOY_FAMILY.format(benchmarks=os.path.abspath(BENCHMARKS))))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import toy_family
+
+    output = str(tmp_path / "toy.jsonl")
+    (summary,) = protocol.main(toy_family, ["--backends", "jax", "--output", output])
+    records = [json.loads(line) for line in open(output)]
+    search = [r for r in records if r["seed"] == SEARCH]
+    assert sorted((r["config"], r["value"]) for r in search) == [
+        ("base", 0.1), ("base", 0.2), ("method", 1.0), ("method", 2.0)]
+    assert all(set(r["metrics"]) == {"val_score"} for r in search)
+    assert summary["chosen"] == {"base": 0.2, "method": 1.0}
+    (difference,) = summary["comparisons"]
+    assert difference["per_seed"] == [0.1, 0.1, 0.1] and difference["verdict"] == "reproduced"
+    assert summary["probes"][0]["test_accuracy"] == 0.5
+    markdown = open(str(tmp_path / "toy.md")).read()
+    assert "Positive control 1" in markdown and "+0.100 [+0.100, +0.100] (3 seeds)" in markdown
+    # Resumed: nothing is trained again.
+    protocol.main(toy_family, ["--backends", "jax", "--output", output])
+    assert len(open(output).readlines()) == len(records)
+
+
+def test_the_search_seed_is_refused_as_an_evaluation_seed(tmp_path, capsys, monkeypatch):
+    script = tmp_path / "toy_family2.py"
+    script.write_text(textwrap.dedent(TOY_FAMILY.format(benchmarks=os.path.abspath(BENCHMARKS))))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import toy_family2
+
+    with pytest.raises(SystemExit):
+        protocol.main(toy_family2, ["--seeds", str(SEARCH), "--output", str(tmp_path / "x.jsonl")])
+    assert "without the search seed" in capsys.readouterr().err
