@@ -122,6 +122,34 @@ def random_boxes_like(provenance, seed):
     return boxes
 
 
+def border_colours(images, width=3):
+    """Per image, each channel's mean and std over the outer ring: the background's look, not the object's."""
+    import numpy as np
+
+    ring = np.ones(images.shape[1:3], bool)
+    ring[width:-width, width:-width] = False
+    pixels = images[:, ring]
+    return np.concatenate([pixels.mean(1), pixels.std(1)], axis=1)
+
+
+def border_probe(train, test):
+    """A shortcut-only probe: logistic regression on `border_colours`, its train and test accuracy.
+
+    On a construction whose background predicts the label in train and not
+    in a group-balanced test, it scores near the bias on train and near
+    chance (0.5 for two classes) on test.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    probe = LogisticRegression(max_iter=1000).fit(border_colours(train["images"]), train["labels"])
+    return {
+        "probe": "logistic regression on the border ring's colours",
+        "train_accuracy": float(probe.score(border_colours(train["images"]), train["labels"])),
+        "test_accuracy": float(probe.score(border_colours(test["images"]), test["labels"])),
+        "chance": 1.0 / len(set(train["labels"].tolist())),
+    }
+
+
 def markdown_table(rows, columns):
     """`rows` (dicts) as a Markdown table with `columns` `(key, header, format)`."""
     lines = [

@@ -96,29 +96,6 @@ def data_of(seed, settings):
     )
 
 
-def border_colours(images, width=3):
-    """Per image, each channel's mean and std over the outer ring: the background's look."""
-    import numpy as np
-
-    ring = np.ones(images.shape[1:3], bool)
-    ring[width:-width, width:-width] = False
-    pixels = images[:, ring]
-    return np.concatenate([pixels.mean(1), pixels.std(1)], axis=1)
-
-
-def shortcut_probe(data, seed):
-    from sklearn.linear_model import LogisticRegression
-
-    train, test = data["train"], data["test"]
-    probe = LogisticRegression(max_iter=1000).fit(border_colours(train["images"]), train["labels"])
-    return {
-        "probe": "logistic regression on the border ring's colours",
-        "train_accuracy": float(probe.score(border_colours(train["images"]), train["labels"])),
-        "test_accuracy": float(probe.score(border_colours(test["images"]), test["labels"])),
-        "chance": 0.5,
-    }
-
-
 def splits_for(config, data, seed):
     """`data` with the synthetic provenance `config` penalises with."""
     import numpy as np
@@ -142,7 +119,7 @@ def worker_trials(trials, settings):
         data = data_of(seed, settings)
         start = time.perf_counter()
         if config == protocol.PROBE:
-            metrics = shortcut_probe(data, seed)
+            metrics = common.border_probe(data["train"], data["test"])
         else:
             run_as = "ffr_guided" if config.startswith("ffr_") else config
             result = example.run(

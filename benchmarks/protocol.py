@@ -197,17 +197,20 @@ def chosen_values(family, store, backend, settings):
     return chosen
 
 
-def search_trials(family):
+def search_trials(family, configs=None):
     """Every `(SEARCH_SEED, config, value)`: the same number for each configuration."""
     return [(SEARCH_SEED, config, value)
-            for config, grid in family.grids.items() for value in grid.values]
+            for config, grid in family.grids.items() if configs is None or config in configs
+            for value in grid.values]
 
 
-def evaluation_trials(family, chosen, seeds):
+def evaluation_trials(family, chosen, seeds, configs=None):
     """Each seed's trials: every config at its chosen value, and the full grid where asked."""
     trials = []
     for seed in seeds:
         for config, grid in family.grids.items():
+            if configs is not None and config not in configs:
+                continue
             values = grid.values if config in family.full_grid else (chosen[config],)
             trials += [(seed, config, value) for value in values]
         trials.append((seed, PROBE, None))
@@ -420,6 +423,8 @@ def add_arguments(parser, family):
     parser.add_argument("--seeds", nargs="+", type=int, default=list(family.eval_seeds),
                         help="evaluation seeds (default: the family's, fixed before its runs)")
     parser.add_argument("--output", default=os.path.join(RESULTS, family.name + ".jsonl"))
+    parser.add_argument("--configs", nargs="+", default=list(family.grids), choices=list(family.grids),
+                        help="train only these (the positive controls first, say)")
     parser.add_argument("--search-only", action="store_true", help="stop after the search")
     parser.add_argument("--report-only", action="store_true", help="write the report from the store")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -445,14 +450,14 @@ def main(module, argv=None):
     settings = dict(family.settings)
     if not args.report_only:
         for backend in args.backends:
-            run_trials(script, backend, pending(store, backend, settings, search_trials(family)),
+            run_trials(script, backend,
+                       pending(store, backend, settings, search_trials(family, args.configs)),
                        settings, store)
             if args.search_only:
                 continue
             chosen = chosen_values(family, store, backend, settings)
-            run_trials(script, backend,
-                       pending(store, backend, settings, evaluation_trials(family, chosen, args.seeds)),
-                       settings, store)
+            trials = evaluation_trials(family, chosen, args.seeds, args.configs)
+            run_trials(script, backend, pending(store, backend, settings, trials), settings, store)
     backends = [b for b in common.BACKENDS if store.of(b, settings)]
     summaries = [summarise(family, store, b, settings) for b in backends]
     markdown = report(family, summaries)

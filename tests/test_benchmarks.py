@@ -312,41 +312,24 @@ def test_replica_memory_summary_gives_ratios_and_rejects_bad_batches(capsys):
     assert "--batches must be >= 1" in capsys.readouterr().err
 
 
-def _edits_args(**overrides):
-    values = dict(
-        epochs=1, bias=0.95, num_train=24, batch_size=16, weights=[0.03], batchnorm_momentum=0.9
-    )
-    values.update(overrides)
-    return argparse.Namespace(**values)
+@pytest.mark.parametrize("config", sorted(edits_classification.FAMILY.grids))
+def test_edits_family_trains_every_configuration_at_its_grid_value(config):
+    settings = dict(edits_classification.FAMILY.settings, num_train=128, num_val=40, num_test=40, epochs=1)
+    value = edits_classification.FAMILY.grids[config].values[1]
+    (record,) = edits_classification.worker_trials([(0, config, value)], settings)
+    metrics = record["metrics"]
+    assert 0.0 <= metrics["worst_group_accuracy"] <= metrics["accuracy"] <= 1.0
+    assert metrics["selected_epoch"] == 0 and (record["config"], record["value"]) == (config, value)
 
 
-@pytest.mark.parametrize("config", edits_classification.CONFIGS)
-def test_edits_classification_worker_runs_every_configuration(config):
-    result = edits_classification.worker(0, config, _edits_args())
-    selected = result["selected"]
-    assert 0.0 <= selected["worst_group_accuracy"] <= selected["accuracy"] <= 1.0
-    assert 0.0 <= selected["average_accuracy"] <= 1.0
-    assert selected["weight"] == (0.03 if config in edits_classification.PENALISED else 0.0)
-    assert 0.0 < result["provenance_quality"]["digit_share"] < result["provenance_quality"]["kept_share"]
+def test_edits_family_probe_reads_the_background_and_reports_otsus_provenance():
+    import protocol
 
-
-def test_edits_classification_picks_the_weight_on_validation_and_pairs_seeds():
-    def run(seed, config, test_wga, val=None, weight=0.0):
-        trial = {"worst_group_accuracy": test_wga, "accuracy": 0.9, "average_accuracy": 0.95,
-                 "weight": weight, "val_worst_group_accuracy": val}
-        return {"seed": seed, "config": config, "selected": trial}
-
-    runs = [run(s, "alia", 0.5 + s / 10) for s in (0, 1)]
-    runs += [run(0, "guided", 0.7, weight=0.01), run(1, "guided", 0.6, weight=0.09)]
-    runs += [run(0, "erm", 0.1)]  # seed 1 lacks ERM: only seed 0 is complete
-    rows, differences = edits_classification.summarise(runs, "torch", ["erm", "alia", "guided"])
-    assert [row["seeds"] for row in rows] == [1, 1, 1]
-    rows, differences = edits_classification.summarise(runs, "torch", ["alia", "guided"])
-    guided = rows[1]
-    assert guided["worst_group_accuracy"] == pytest.approx(0.65) and guided["weights_chosen"] == [0.01, 0.09]
-    (paired,) = differences
-    assert paired["comparison"] == "guided - alia" and paired["per_seed"] == [0.2, 0.0]
-    assert paired["mean"] == pytest.approx(0.1) and paired["std"] == pytest.approx(0.1)
+    settings = dict(edits_classification.FAMILY.settings, num_train=400, num_val=40, num_test=200)
+    (probe,) = edits_classification.worker_trials([(0, protocol.PROBE, None)], settings)
+    metrics = probe["metrics"]
+    assert metrics["train_accuracy"] > 0.85 and abs(metrics["test_accuracy"] - 0.5) < 0.15
+    assert 0.5 < metrics["provenance_quality"]["digit_recall"] <= 1.0
 
 
 def test_edits_classification_random_boxes_keep_each_images_area():
@@ -360,12 +343,6 @@ def test_edits_classification_random_boxes_keep_each_images_area():
     assert areas[0] == 16 and abs(areas[1] - 128) <= 12 and areas[2] == 1
     assert set(np.unique(boxes)) <= {0.0, 1.0}
     np.testing.assert_array_equal(boxes, common.random_boxes_like(provenance, seed=0))
-
-
-def test_edits_classification_bad_arguments_exit_with_a_message(capsys):
-    with pytest.raises(SystemExit):
-        edits_classification.main(["--weights", "-0.1"])
-    assert "--weights >= 0" in capsys.readouterr().err
 
 
 def test_seed_figure_is_a_png_and_leaves_no_temporary(tmp_path):
@@ -455,34 +432,6 @@ def test_ffr_stability_chooses_the_weight_on_validation_not_test(tmp_path, monke
             "--backends", "jax", "--selection-backend", "jax", "--synthetic-epochs", "2",
             "--real-epochs", "2", "--resume", "--output", output,
         ])
-
-
-def test_edits_classification_reports_from_resumed_runs_of_every_backend(tmp_path, monkeypatch):
-    def no_training(*args, **kwargs):
-        raise AssertionError("a resumed run with every result in the file must not train")
-
-    monkeypatch.setattr(common, "run_worker", no_training)
-    output = str(tmp_path / "edits.json")
-    settings = {"epochs": 10, "bias": 0.95, "num_train": 600, "batch_size": 64,
-                "weights": [0.01, 0.03, 0.09], "batchnorm_momentum": 0.9}
-    quality = {"iou": 0.2, "digit_recall": 0.98, "kept_share": 0.7, "digit_share": 0.13}
-
-    def run(seed, config, wga):
-        selected = {"worst_group_accuracy": wga, "accuracy": 0.8, "average_accuracy": 0.9,
-                    "weight": 0.0, "val_worst_group_accuracy": wga}
-        return {"seed": seed, "config": config, "settings": settings, "selected": selected,
-                "trials": [selected], "provenance_quality": quality}
-
-    runs = {"torch": [run(0, "alia", 0.3), run(0, "guided", 0.5)], "jax": [run(0, "alia", 0.2)]}
-    common.write_json(output, {"runs": runs})
-    rows, differences = edits_classification.main(
-        ["--configs", "alia", "guided", "--seeds", "0", "--resume", "--output", output]
-    )  # Everything is in the file: nothing trains.
-    assert [(r["backend"], r["config"]) for r in rows] == [
-        ("torch", edits_classification.LABELS["alia"]), ("torch", edits_classification.LABELS["guided"])
-    ]  # jax lacks `guided` for seed 0: no complete seed, no row.
-    assert differences[0]["per_seed"] == [0.2]
-    assert os.path.exists(str(tmp_path / "edits.md")) and os.path.exists(str(tmp_path / "edits_torch.png"))
 
 
 def test_recipe_throughput_worker_times_plain_and_guided_steps(monkeypatch, capsys):
