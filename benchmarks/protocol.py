@@ -28,7 +28,9 @@ WSOL, clips, keypoints), fixed before any of its runs:
    "reproduced" only if its interval lies above zero.
 6. **Positive controls, before guidance is judged**: a shortcut-only probe
    that must score on train and fail on test, and paired comparisons that
-   show the synthesis helps its baseline (`Family.controls`).
+   show the synthesis helps its baseline (`Family.controls`). `main` trains
+   the controls' configurations first and stops, before any other, where
+   they fail (`failed_controls`).
 
 A family is a benchmark module that defines `FAMILY` (a `Family`), and
 `worker_trials(trials, args)` that trains each `(seed, config, value)` on the
@@ -294,6 +296,25 @@ def summarise(family, store, backend, settings):
             "comparisons": comparisons, "controls": controls, "probes": probes, "search": search}
 
 
+def failed_controls(summary):
+    """What of the positive controls fails in `summary`, in words; empty when all pass.
+
+    The shortcut is real when the probe scores at least 0.2 higher on train
+    than on test and at most 0.1 above chance on test; the synthesis helps
+    when each control's interval lies above zero.
+    """
+    failed = []
+    for probe in summary["probes"]:
+        if not (probe["train_accuracy"] - probe["test_accuracy"] >= 0.2
+                and probe["test_accuracy"] <= probe["chance"] + 0.1):
+            failed.append(f"shortcut probe train {probe['train_accuracy']:.3f}, test {probe['test_accuracy']:.3f}")
+            break
+    for control in summary["controls"]:
+        if not control["low"] > 0:
+            failed.append(f"{control['method']} - {control['reference']} {_diff_text(control)}")
+    return failed
+
+
 def _mean_interval(values):
     from scipy import stats
 
@@ -449,15 +470,25 @@ def main(module, argv=None):
     script = os.path.abspath(module.__file__)
     settings = dict(family.settings)
     if not args.report_only:
+        controls = [c for c in family.grids if any(c in pair for pair in family.controls)]
         for backend in args.backends:
-            run_trials(script, backend,
-                       pending(store, backend, settings, search_trials(family, args.configs)),
-                       settings, store)
-            if args.search_only:
-                continue
-            chosen = chosen_values(family, store, backend, settings)
-            trials = evaluation_trials(family, chosen, args.seeds, args.configs)
-            run_trials(script, backend, pending(store, backend, settings, trials), settings, store)
+            # The positive controls first: the rest is judged only if they pass.
+            for stage in ([c for c in controls if c in args.configs], args.configs):
+                run_trials(script, backend,
+                           pending(store, backend, settings, search_trials(family, stage)),
+                           settings, store)
+                if args.search_only:
+                    break
+                chosen = chosen_values(family, store, backend, settings)
+                trials = evaluation_trials(family, chosen, args.seeds, stage)
+                run_trials(script, backend, pending(store, backend, settings, trials), settings, store)
+                if set(args.configs) - set(controls):
+                    failed = failed_controls(summarise(family, store, backend, settings))
+                    if failed:
+                        raise SystemExit(
+                            f"{family.name} on {backend}: positive controls failed ({'; '.join(failed)}); "
+                            "fix the construction, in a commit of its own, before judging guidance."
+                        )
     backends = [b for b in common.BACKENDS if store.of(b, settings)]
     summaries = [summarise(family, store, b, settings) for b in backends]
     markdown = report(family, summaries)

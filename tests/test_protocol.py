@@ -148,7 +148,7 @@ FAMILY = protocol.Family(
     grids={{"base": protocol.Grid("learning_rate", (0.1, 0.2)),
             "method": protocol.Grid("guidance_weight", (1.0, 2.0))}},
     metric="score", comparisons=(("method", "base"),), labels={{"base": "base", "method": "method"}},
-    eval_seeds=(0, 1, 2), settings={{"size": 3}},
+    eval_seeds=(0, 1, 2), settings={{"size": 3}}, controls={controls},
 )
 
 
@@ -170,7 +170,7 @@ if __name__ == "__main__":
 
 def test_a_whole_run_gives_equal_trials_reports_intervals_and_resumes(tmp_path, monkeypatch):
     script = tmp_path / "toy_family.py"
-    script.write_text(textwrap.dedent(TOY_FAMILY.format(benchmarks=os.path.abspath(BENCHMARKS))))
+    script.write_text(textwrap.dedent(TOY_FAMILY.format(benchmarks=os.path.abspath(BENCHMARKS), controls=())))
     monkeypatch.syspath_prepend(str(tmp_path))
     import toy_family
 
@@ -194,10 +194,38 @@ def test_a_whole_run_gives_equal_trials_reports_intervals_and_resumes(tmp_path, 
 
 def test_the_search_seed_is_refused_as_an_evaluation_seed(tmp_path, capsys, monkeypatch):
     script = tmp_path / "toy_family2.py"
-    script.write_text(textwrap.dedent(TOY_FAMILY.format(benchmarks=os.path.abspath(BENCHMARKS))))
+    script.write_text(textwrap.dedent(TOY_FAMILY.format(benchmarks=os.path.abspath(BENCHMARKS), controls=())))
     monkeypatch.syspath_prepend(str(tmp_path))
     import toy_family2
 
     with pytest.raises(SystemExit):
         protocol.main(toy_family2, ["--seeds", str(SEARCH), "--output", str(tmp_path / "x.jsonl")])
     assert "without the search seed" in capsys.readouterr().err
+
+
+def test_failed_positive_controls_stop_the_run_before_any_other_configuration(tmp_path, monkeypatch):
+    # The toy's "base" scores 0.1 below "method" on every seed, so "base over
+    # method" as the synthesis control fails, and "method" must never train.
+    script = tmp_path / "toy_family3.py"
+    script.write_text(textwrap.dedent(TOY_FAMILY.format(
+        benchmarks=os.path.abspath(BENCHMARKS), controls=(("base", "base"),))))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import toy_family3
+
+    output = str(tmp_path / "toy.jsonl")
+    with pytest.raises(SystemExit, match="positive controls failed"):
+        protocol.main(toy_family3, ["--backends", "jax", "--output", output])
+    configs = {json.loads(line)["config"] for line in open(output)}
+    assert configs == {"base", protocol.PROBE}
+
+
+def test_failed_controls_name_the_probe_and_each_control_interval():
+    summary = {
+        "probes": [{"train_accuracy": 0.6, "test_accuracy": 0.55, "chance": 0.5}],
+        "controls": [dict(protocol.paired([0.01, -0.02, 0.0]), method="alia", reference="erm")],
+    }
+    failed = protocol.failed_controls(summary)
+    assert failed[0].startswith("shortcut probe train 0.600") and failed[1].startswith("alia - erm")
+    summary = {"probes": [{"train_accuracy": 0.95, "test_accuracy": 0.5, "chance": 0.5}],
+               "controls": [dict(protocol.paired([0.1, 0.2, 0.15]), method="alia", reference="erm")]}
+    assert protocol.failed_controls(summary) == []
