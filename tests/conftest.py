@@ -1,8 +1,13 @@
+import json
+import os
+
 import keras
 import numpy as np
 import pytest
 
 BACKEND = keras.backend.backend()
+ALLOWED_SKIPS = os.path.join(os.path.dirname(__file__), "allowed_skips.json")
+_skipped = []
 
 
 def pytest_report_header(config):
@@ -54,3 +59,37 @@ def requires_backend(*names):
         BACKEND not in names, reason=f"needs KERAS_BACKEND in {names}"
     )
 
+
+
+def allowed_skips(backend):
+    """The test ids `allowed_skips.json` lets skip on `backend`."""
+    with open(ALLOWED_SKIPS) as file:
+        return [entry["test"] for entry in json.load(file).get(backend, [])]
+
+
+def unexpected_skips(skipped, allowed):
+    """The ids in `skipped` that no allowed id names (an id without `[...]` covers every parameter)."""
+    return [test for test in skipped if test not in allowed and test.split("[")[0] not in allowed]
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # Under KPG_STRICT_SKIPS=1 (CI's test script) a skip must be on the
+    # backend's allowlist: a missing dependency or a broken marker fails CI
+    # instead of silently running fewer tests. With xdist the controller
+    # sees every worker's reports; the workers do not check.
+    if os.environ.get("KPG_STRICT_SKIPS") != "1" or hasattr(session.config, "workerinput"):
+        return
+    unexpected = unexpected_skips(_skipped, allowed_skips(BACKEND))
+    if unexpected:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = [f"!! {len(unexpected)} skip(s) not on tests/allowed_skips.json for {BACKEND}:"]
+        lines += [f"   {test}" for test in unexpected]
+        if reporter is not None:
+            reporter.ensure_newline()
+            reporter.write_line("\n".join(lines), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
