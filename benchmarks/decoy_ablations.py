@@ -64,6 +64,7 @@ FAMILY = protocol.Family(
     full_grid=("plain", "guided", "random_mask", "unmasked"),
     settings={"epochs": 10, "num_train": 700, "num_val": 540, "pool_seed": protocol.POOL_SEED},
     paper={("guided", "plain"): "Decoy-MNIST accuracy 0.52 → 0.96 (RRR)"},
+    secondary=("decoy_share",),
 )
 
 

@@ -79,6 +79,7 @@ FAMILY = protocol.Family(
               "batch_size": 64, "batchnorm_momentum": 0.9, "pool_seed": protocol.POOL_SEED},
     paper={("alia", "erm"): "Waterbirds top-1 62.2 → 71.4 (ALIA edits)",
            ("guided", "alia"): "Waterbirds top-1 71.4 → 80.7 (+ guidance)"},
+    secondary=("accuracy", "average_accuracy"),
 )
 
 

@@ -83,6 +83,7 @@ FAMILY = protocol.Family(
               "pool_seed": protocol.POOL_SEED},
     paper={("ffr", "erm"): "FFR: up to +20 worst-group points (CelebA, UTKFace, SpuCo)",
            ("ffr_guided", "ffr"): "guidance paper: FFR + guidance above FFR"},
+    secondary=("accuracy",),
 )
 
 

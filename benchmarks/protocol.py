@@ -100,6 +100,7 @@ class Family:
         settings: the arguments the numbers depend on (a resumed run must
             match them).
         paper: `{comparison: the paper's figure}` for the summary table.
+        secondary: other test metrics shown beside the headline (means only).
     """
 
     name: str
@@ -112,6 +113,7 @@ class Family:
     eval_seeds: tuple = EVAL_SEEDS
     settings: dict = dataclasses.field(default_factory=dict)
     paper: dict = dataclasses.field(default_factory=dict)
+    secondary: tuple = ()
 
     def __post_init__(self):
         sizes = {config: len(grid.values) for config, grid in self.grids.items()}
@@ -261,27 +263,33 @@ def summarise(family, store, backend, settings):
     """Everything a report shows for one backend, from the store alone."""
     chosen = chosen_values(family, store, backend, settings)
     seeds = [s for s in family.eval_seeds if s != SEARCH_SEED]
-    selected, fixed = {}, {}
+    selected, fixed, extra = {}, {}, {}
     for record in store.of(backend, settings):
-        if record["seed"] == SEARCH_SEED or record["config"] == PROBE:
+        if record["seed"] == SEARCH_SEED or record["config"] == PROBE or record["seed"] not in seeds:
             continue
         value = record["metrics"][family.metric]
         fixed.setdefault((record["config"], record["value"]), {})[record["seed"]] = value
         if chosen.get(record["config"]) == record["value"]:
             selected.setdefault(record["config"], {})[record["seed"]] = value
+            for name in family.secondary:
+                extra.setdefault((record["config"], name), []).append(record["metrics"][name])
     rows = []
     for config in family.grids:
         values = [selected.get(config, {})[s] for s in seeds if s in selected.get(config, {})]
         rows.append({
             "config": config, "value": chosen.get(config), "seeds": len(values),
             **(_mean_interval(values) if values else {}),
+            **{name: sum(extra[config, name]) / len(extra[config, name])
+               for name in family.secondary if extra.get((config, name))},
         })
     fixed_rows = []
-    for (config, value), by_seed in sorted(fixed.items(), key=lambda item: (item[0][0], str(item[0][1]))):
-        if config in family.full_grid:
-            values = [by_seed[s] for s in seeds if s in by_seed]
-            fixed_rows.append({"config": config, "value": value, "seeds": len(values),
-                               **_mean_interval(values)})
+    for config, grid in family.grids.items():
+        for value in grid.values:
+            by_seed = fixed.get((config, value), {})
+            if config in family.full_grid and by_seed:
+                values = [by_seed[s] for s in seeds if s in by_seed]
+                fixed_rows.append({"config": config, "value": value, "seeds": len(values),
+                                   **_mean_interval(values)})
     comparisons = [c for c in (compare(selected, m, r, seeds) for m, r in family.comparisons) if c]
     controls = [c for c in (compare(selected, m, r, seeds) for m, r in family.controls) if c]
     probes = [r["metrics"] for r in store.of(backend, settings) if r["config"] == PROBE]
@@ -345,7 +353,8 @@ def report(family, summaries):
         for row in summary["rows"]:
             rows.append({"backend": backend, "config": label(row["config"]), "seeds": row["seeds"],
                          "value": _value_text(family, row["config"], row["value"]),
-                         "text": _interval_text(row) if row["seeds"] else "–"})
+                         "text": _interval_text(row) if row["seeds"] else "–",
+                         **{name: row.get(name) for name in family.secondary}})
         for c in summary["comparisons"]:
             diffs.append({"backend": backend, "comparison": f"{label(c['method'])} − {label(c['reference'])}",
                           "text": _diff_text(c), "signs": f"{c['above']} / {c['level']} / {c['below']}",
@@ -372,7 +381,8 @@ def report(family, summaries):
     parts.append("Each configuration at its chosen value:\n\n" + common.markdown_table(rows, [
         ("backend", "backend", "{}"), ("config", "configuration", "{}"),
         ("value", "chosen on the search seed", "{}"), ("seeds", "seeds", "{}"),
-        ("text", f"test {family.metric}", "{}")]))
+        ("text", f"test {family.metric}", "{}"),
+        *[(name, f"test {name} (mean)", "{:.3f}") for name in family.secondary]]))
     parts.append("Paired differences (seeds above / level / below zero):\n\n" + common.markdown_table(diffs, [
         ("backend", "backend", "{}"), ("comparison", "comparison", "{}"),
         ("text", "mean [95% interval]", "{}"), ("signs", "above / level / below", "{}"),

@@ -103,6 +103,9 @@ def timing_worker(model_name, steps, warmup, penalty_every=1, penalty_fraction=1
     for model, x, y in runs.values():
         for _ in range(warmup):
             model.train_on_batch(x, y)
+    # A whole number of k-step cycles: any k consecutive steps hold exactly
+    # one penalised step, so the mean is what an epoch costs per step.
+    steps = whole_cycles(steps, penalty_every)
     times = {mode: [] for mode in MODES}
     for _ in range(steps):
         for mode, (model, x, y) in runs.items():
@@ -116,7 +119,13 @@ def timing_worker(model_name, steps, warmup, penalty_every=1, penalty_fraction=1
         "device": common.device_name(),
         "median_ms": {mode: 1e3 * float(average(t)) for mode, t in times.items()},
         "steps": steps,
+        "cycles": steps // penalty_every,
     }
+
+
+def whole_cycles(steps, penalty_every):
+    """`steps` rounded up to a multiple of `penalty_every`."""
+    return -(-steps // penalty_every) * penalty_every
 
 
 def profile_worker(model_name, steps, warmup):
@@ -194,7 +203,8 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument(
         "--penalty-every", type=int, default=1,
-        help="guided models apply the penalty every k steps (mean step time is then reported)",
+        help="guided models apply the penalty every k steps (the mean step time over whole k-step cycles is "
+             "then reported: --steps is rounded up to a multiple of k)",
     )
     parser.add_argument(
         "--penalty-fraction", type=float, default=1.0,

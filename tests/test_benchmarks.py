@@ -26,6 +26,15 @@ def test_step_overhead_worker_times_every_mode():
     assert result["device"] == "cpu" or result["device"]
 
 
+def test_step_overhead_times_whole_penalty_cycles():
+    # k = 8 over 20 steps held 2 penalised steps (10%), not 2.5: the timed
+    # window is now a whole number of cycles.
+    assert [step_overhead.whole_cycles(n, 8) for n in (1, 8, 20)] == [8, 8, 24]
+    assert step_overhead.whole_cycles(20, 1) == 20
+    result = step_overhead.timing_worker("small_cnn", steps=3, warmup=0, penalty_every=2)
+    assert (result["steps"], result["cycles"]) == (4, 2)
+
+
 def test_resnet18_has_the_resnet18_layout():
     model = step_overhead.build_model("resnet18")
     assert model.output_shape == (None, step_overhead.NUM_CLASSES)
