@@ -59,6 +59,7 @@ SEARCH_SEED = 104729
 EVAL_SEEDS = tuple(range(10))
 EVAL_SEEDS_30 = tuple(range(30))
 GRID_SIZE = 4
+OTHER_BACKEND_SEEDS = 3
 MIN_GROUP_SIZE = 500
 RESULTS = os.path.join(HERE, "results", "protocol")
 PROBE = "shortcut_probe"
@@ -101,6 +102,9 @@ class Family:
             match them).
         paper: `{comparison: the paper's figure}` for the summary table.
         secondary: other test metrics shown beside the headline (means only).
+        main_backend: the backend that runs every evaluation seed; the
+            others run the first `OTHER_BACKEND_SEEDS`. A comparison with
+            fewer seeds than planned gets no verdict yet.
     """
 
     name: str
@@ -114,6 +118,11 @@ class Family:
     settings: dict = dataclasses.field(default_factory=dict)
     paper: dict = dataclasses.field(default_factory=dict)
     secondary: tuple = ()
+    main_backend: str = "tensorflow"
+
+    def planned_seeds(self, backend):
+        """The evaluation seeds fixed for `backend`."""
+        return tuple(self.eval_seeds if backend == self.main_backend else self.eval_seeds[:OTHER_BACKEND_SEEDS])
 
     def __post_init__(self):
         sizes = {config: len(grid.values) for config, grid in self.grids.items()}
@@ -290,7 +299,11 @@ def summarise(family, store, backend, settings):
                 values = [by_seed[s] for s in seeds if s in by_seed]
                 fixed_rows.append({"config": config, "value": value, "seeds": len(values),
                                    **_mean_interval(values)})
+    planned = len(family.planned_seeds(backend))
     comparisons = [c for c in (compare(selected, m, r, seeds) for m, r in family.comparisons) if c]
+    for c in comparisons:
+        if c["seeds"] < planned:
+            c["verdict"] = f"running ({c['seeds']} of {planned} seeds)"
     controls = [c for c in (compare(selected, m, r, seeds) for m, r in family.controls) if c]
     probes = [r["metrics"] for r in store.of(backend, settings) if r["config"] == PROBE]
     search = [
@@ -451,8 +464,8 @@ def pending(store, backend, settings, trials):
 
 def add_arguments(parser, family):
     parser.add_argument("--backends", nargs="+", default=["tensorflow"], choices=common.BACKENDS)
-    parser.add_argument("--seeds", nargs="+", type=int, default=list(family.eval_seeds),
-                        help="evaluation seeds (default: the family's, fixed before its runs)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None,
+                        help="evaluation seeds (default: those fixed for each backend before its runs)")
     parser.add_argument("--output", default=os.path.join(RESULTS, family.name + ".jsonl"))
     parser.add_argument("--configs", nargs="+", default=list(family.grids), choices=list(family.grids),
                         help="train only these (the positive controls first, say)")
@@ -474,7 +487,7 @@ def main(module, argv=None):
         for record in module.worker_trials([tuple(t) for t in json.loads(args.trials)], settings):
             print(json.dumps(record), flush=True)
         return None
-    if SEARCH_SEED in args.seeds:
+    if args.seeds is not None and SEARCH_SEED in args.seeds:
         parser.error(f"expected evaluation seeds without the search seed {SEARCH_SEED}, received {args.seeds}")
     store = Store(args.output)
     script = os.path.abspath(module.__file__)
@@ -490,7 +503,8 @@ def main(module, argv=None):
                 if args.search_only:
                     break
                 chosen = chosen_values(family, store, backend, settings)
-                trials = evaluation_trials(family, chosen, args.seeds, stage)
+                seeds = args.seeds if args.seeds is not None else family.planned_seeds(backend)
+                trials = evaluation_trials(family, chosen, seeds, stage)
                 run_trials(script, backend, pending(store, backend, settings, trials), settings, store)
                 if set(args.configs) - set(controls):
                     failed = failed_controls(summarise(family, store, backend, settings))

@@ -229,3 +229,39 @@ def test_failed_controls_name_the_probe_and_each_control_interval():
     summary = {"probes": [{"train_accuracy": 0.95, "test_accuracy": 0.5, "chance": 0.5}],
                "controls": [dict(protocol.paired([0.1, 0.2, 0.15]), method="alia", reference="erm")]}
     assert protocol.failed_controls(summary) == []
+
+
+def test_both_readmes_carry_the_summary_generated_from_the_stored_results():
+    import summary
+
+    block = summary.table()
+    for path in summary.READMES:
+        with open(path) as file:
+            text = file.read()
+        assert summary.replace_between_markers(text, block) == text, (
+            f"{path} is out of date: run `python benchmarks/summary.py --write-readmes`"
+        )
+
+
+def test_the_summary_replaces_only_what_lies_between_its_markers():
+    import summary
+
+    text = f"head\n{summary.START}\nold\n{summary.END}\ntail\n"
+    assert summary.replace_between_markers(text, "new\n") == f"head\n{summary.START}\nnew\n{summary.END}\ntail\n"
+    with pytest.raises(ValueError, match="Expected one"):
+        summary.replace_between_markers("no markers", "new\n")
+
+
+def test_a_comparison_short_of_its_planned_seeds_gets_no_verdict(tmp_path):
+    family = _family(eval_seeds=tuple(range(10)), main_backend="jax")
+    assert family.planned_seeds("jax") == tuple(range(10)) and family.planned_seeds("torch") == (0, 1, 2)
+    store = protocol.Store(str(tmp_path / "toy.jsonl"))
+    for config in family.grids:
+        for value in family.grids[config].values:
+            store.add(_record(SEARCH, config, value, 0.0, value))
+    for seed in range(4):
+        store.add(_record(seed, "base", 0.3, 0.5, 0.0))
+        store.add(_record(seed, "method", 3.0, 0.7 + 0.01 * seed, 0.0))
+    summary = protocol.summarise(family, store, "jax", {"n": 1})
+    (first,) = [c for c in summary["comparisons"] if c["reference"] == "base"]
+    assert first["verdict"] == "running (4 of 10 seeds)"

@@ -1,0 +1,113 @@
+"""The one summary table of every family under the protocol, generated from the stored results.
+
+Reads each family's `results/protocol/<name>.json` (written by its
+benchmark) and writes `results/summary.md`; with `--write-readmes` it also
+replaces the table between the summary markers of `benchmarks/README.md`
+and the top-level `README.md`, so the three never disagree.
+
+    python benchmarks/summary.py --write-readmes
+"""
+
+import argparse
+import importlib
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import common  # noqa: E402
+import protocol  # noqa: E402
+
+# Every family's benchmark module, in the order of the papers' tables.
+FAMILIES = ("decoy_ablations", "ffr_guidance", "edits_classification")
+# Families not yet run under the protocol, and where their earlier numbers are.
+PENDING = (
+    ("WSOL (CUB; CutMix, ResizeMix)", "`wsol_digits.py`: not yet under the protocol; earlier 5-seed runs in the history section"),
+    ("Spatio-temporal localization (UCF101-24)", "`clip_localization.py`: not yet under the protocol; earlier 5-seed runs in the history section"),
+)
+START, END = "<!-- summary:start -->", "<!-- summary:end -->"
+READMES = (os.path.join(HERE, "README.md"), os.path.join(HERE, os.pardir, "README.md"))
+
+
+def rows_of(module_name, results=protocol.RESULTS):
+    """One row per (comparison, backend) of a family with stored results."""
+    module = importlib.import_module(module_name)
+    family = module.FAMILY
+    path = os.path.join(results, family.name + ".json")
+    try:
+        with open(path) as file:
+            stored = json.load(file)
+    except FileNotFoundError:
+        return []
+    rows = []
+    for summary in stored["summaries"]:
+        means = {row["config"]: row for row in summary["rows"] if row["seeds"]}
+        failed = protocol.failed_controls(summary)
+        for c in summary["comparisons"]:
+            pair = (c["method"], c["reference"])
+            method, reference = means.get(pair[0]), means.get(pair[1])
+            rows.append({
+                "family": family.name,
+                "paper": family.paper.get(pair, ""),
+                "comparison": f"{family.labels[pair[0]]} − {family.labels[pair[1]]}",
+                "backend": summary["backend"],
+                "ours": f"{method['mean']:.3f} vs {reference['mean']:.3f}" if method and reference else "–",
+                "difference": f"{c['mean']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]",
+                "seeds": c["seeds"],
+                "signs": f"{c['above']}/{c['level']}/{c['below']}",
+                "controls": "fail: " + "; ".join(failed) if failed else "pass",
+                "verdict": c["verdict"],
+            })
+    return rows
+
+
+def table(results=protocol.RESULTS):
+    """The Markdown summary: every family's comparisons, then the families still to run."""
+    rows = [row for name in FAMILIES for row in rows_of(name, results)]
+    text = (
+        f"Every family under `benchmarks/protocol.py`: fixed validation and test pools (pool seed "
+        f"{protocol.POOL_SEED}), a search seed that is never reported, {protocol.GRID_SIZE} trials for "
+        "every configuration (baselines over their learning rate, the method and each ablation over "
+        "its own weight grid), evaluation seeds fixed before each run. \"Reproduced\" needs the 95% "
+        "interval of the paired difference to lie above zero. Seeds: above / level / below zero.\n\n"
+    )
+    text += common.markdown_table(rows, [
+        ("family", "family", "{}"), ("paper", "paper's figure", "{}"),
+        ("comparison", "comparison (test headline metric)", "{}"), ("backend", "backend", "{}"),
+        ("ours", "ours: method vs reference", "{}"), ("difference", "paired difference [95% interval]", "{}"),
+        ("seeds", "seeds", "{}"), ("signs", "+/=/−", "{}"), ("controls", "positive controls", "{}"),
+        ("verdict", "verdict", "{}"),
+    ])
+    pending = "\n".join(f"- {name}: {what}." for name, what in PENDING)
+    return text + "\n\nNot yet judged under the protocol:\n\n" + pending + "\n"
+
+
+def replace_between_markers(text, block):
+    """`text` with what lies between the summary markers replaced by `block`."""
+    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
+        raise ValueError(f"Expected one {START} before one {END}.")
+    head, rest = text.split(START)
+    _, tail = rest.split(END)
+    return f"{head}{START}\n{block}{END}{tail}"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write-readmes", action="store_true",
+                        help="also replace the table between the markers of both READMEs")
+    args = parser.parse_args(argv)
+    block = table()
+    common.write_text(os.path.join(protocol.RESULTS, os.pardir, "summary.md"), block)
+    if args.write_readmes:
+        for path in READMES:
+            with open(path) as file:
+                text = file.read()
+            common.write_text(path, replace_between_markers(text, block))
+    print(block)
+    return block
+
+
+if __name__ == "__main__":
+    main()
