@@ -30,8 +30,8 @@ mean shades (the shortcut and nothing else) must predict the label on train
 and fall to chance (0.1) on test. Decoy has no synthesis to control: the
 swatch is its shortcut.
 
-    python benchmarks/decoy_ablations.py                              # TensorFlow, 10 seeds, about 30 minutes
-    python benchmarks/decoy_ablations.py --backends torch jax --seeds 0 1 2   # about 35 minutes
+    python benchmarks/decoy_ablations.py                              # TensorFlow, 10 seeds, about 12 minutes
+    python benchmarks/decoy_ablations.py --backends torch jax         # seeds 0-2, about 5 minutes
 """
 
 import os
