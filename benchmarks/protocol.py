@@ -102,6 +102,9 @@ class Family:
             match them).
         paper: `{comparison: the paper's figure}` for the summary table.
         secondary: other test metrics shown beside the headline (means only).
+        control_rule: `"above"` (a control's interval must lie above zero:
+            the synthesis helps) or `"not_below"` (it must not lie below
+            zero: a mix is not worse than plain).
         main_backend: the backend that runs every evaluation seed; the
             others run the first `OTHER_BACKEND_SEEDS`. A comparison with
             fewer seeds than planned gets no verdict yet.
@@ -118,6 +121,7 @@ class Family:
     settings: dict = dataclasses.field(default_factory=dict)
     paper: dict = dataclasses.field(default_factory=dict)
     secondary: tuple = ()
+    control_rule: str = "above"
     main_backend: str = "tensorflow"
 
     def planned_seeds(self, backend):
@@ -133,6 +137,8 @@ class Family:
                 f"Expected evaluation seeds disjoint from the search seed {SEARCH_SEED} and "
                 f"the pool seed {POOL_SEED}, received {self.eval_seeds}."
             )
+        if self.control_rule not in ("above", "not_below"):
+            raise ValueError(f"Expected `control_rule` 'above' or 'not_below', received {self.control_rule!r}.")
         for pair in tuple(self.comparisons) + tuple(self.controls):
             unknown = [c for c in pair if c not in self.grids]
             if unknown:
@@ -314,7 +320,8 @@ def summarise(family, store, backend, settings):
         if store.get(backend, settings, SEARCH_SEED, config, value) is not None
     ]
     return {"backend": backend, "chosen": chosen, "rows": rows, "fixed": fixed_rows,
-            "comparisons": comparisons, "controls": controls, "probes": probes, "search": search}
+            "comparisons": comparisons, "controls": controls, "control_rule": family.control_rule,
+            "probes": probes, "search": search}
 
 
 def failed_controls(summary):
@@ -322,7 +329,8 @@ def failed_controls(summary):
 
     The shortcut is real when the probe scores at least 0.2 higher on train
     than on test and at most 0.1 above chance on test; the synthesis helps
-    when each control's interval lies above zero.
+    when each control's interval lies above zero (`control_rule` "above"),
+    or not below it ("not_below").
     """
     failed = []
     for probe in summary["probes"]:
@@ -330,8 +338,9 @@ def failed_controls(summary):
                 and probe["test_accuracy"] <= probe["chance"] + 0.1):
             failed.append(f"shortcut probe train {probe['train_accuracy']:.3f}, test {probe['test_accuracy']:.3f}")
             break
+    not_below = summary.get("control_rule") == "not_below"
     for control in summary["controls"]:
-        if not control["low"] > 0:
+        if not (control["high"] >= 0 if not_below else control["low"] > 0):
             failed.append(f"{control['method']} - {control['reference']} {_diff_text(control)}")
     return failed
 
@@ -362,7 +371,9 @@ def report(family, summaries):
             probe_rows.append({"backend": backend, **probe})
         for c in summary["controls"]:
             control_rows.append({"backend": backend, "comparison": f"{label(c['method'])} − {label(c['reference'])}",
-                                 "text": _diff_text(c), "verdict": "passes" if c["low"] > 0 else "fails"})
+                                 "text": _diff_text(c),
+                                 "verdict": "fails" if failed_controls(dict(summary, probes=[], controls=[c]))
+                                 else "passes"})
         for row in summary["rows"]:
             rows.append({"backend": backend, "config": label(row["config"]), "seeds": row["seeds"],
                          "value": _value_text(family, row["config"], row["value"]),
@@ -477,10 +488,24 @@ def add_arguments(parser, family):
 
 
 def main(module, argv=None):
-    """Runs a family's protocol from the command line (`module` defines `FAMILY`, `worker_trials`)."""
+    """Runs a family's protocol from the command line.
+
+    `module` defines `FAMILY` and `worker_trials(trials, settings)`; a module
+    with several constructions also defines `VARIANTS` (names, the default
+    first) and `family(variant)`, and takes `--variant`.
+    """
     family = module.FAMILY
+    variants = getattr(module, "VARIANTS", ())
+    if variants:
+        pre = argparse.ArgumentParser(add_help=False)
+        pre.add_argument("--variant", choices=variants, default=variants[0])
+        known, _ = pre.parse_known_args(argv)
+        family = module.family(known.variant)
     parser = argparse.ArgumentParser(description=module.__doc__.splitlines()[0])
     add_arguments(parser, family)
+    if variants:
+        parser.add_argument("--variant", choices=variants, default=variants[0],
+                            help="the construction (each has its own store)")
     args = parser.parse_args(argv)
     if args.worker:
         settings = json.loads(args.settings)

@@ -47,11 +47,13 @@ GUIDED = ("temporal_mix_guided", "temporal_mix_random_mask", "temporal_mix_unmas
 NUM_CLASSES = 10
 
 
-def load_data(num_train=1000, num_test=200, num_frames=4, image_size=32, seed=0, num_val=0):
-    """The moving-digit splits this example trains on."""
+def load_data(num_train=1000, num_test=200, num_frames=4, image_size=32, seed=0, num_val=0,
+              pool_seed=None, background_bias=None):
+    """The moving-digit splits this example trains on (see `moving_digits`)."""
     return kpg.datasets.moving_digits(
         num_train=num_train, num_test=num_test, num_frames=num_frames,
-        image_size=image_size, seed=seed, num_val=num_val,
+        image_size=image_size, seed=seed, num_val=num_val, pool_seed=pool_seed,
+        background_bias=background_bias,
     )
 
 
@@ -123,16 +125,18 @@ def evaluate(localizer, test):
 
 def run(
     config, data, seed=0, epochs=15, batch_size=32, guidance_weight=0.01, image_path=None,
-    penalty_reduction="sum", batchnorm_momentum=0.9,
+    penalty_reduction="sum", batchnorm_momentum=0.9, learning_rate=1e-3,
 ):
-    """Trains one configuration; returns its test (and, if `data` has one, validation) scores.
+    """Trains one configuration with Adam at `learning_rate`; returns its test (and validation) scores.
 
-    Validation scores come back as `"val_<metric>"`.
+    Validation scores, when `data` has a `"val"` split, come back as `"val_<metric>"`.
     """
     if config not in CONFIGS:
         raise ValueError(f"Expected a config in {CONFIGS}, received {config!r}.")
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"Expected `epochs` to be an int >= 1, received {epochs!r}.")
+    if not isinstance(learning_rate, (int, float)) or isinstance(learning_rate, bool) or not learning_rate > 0:
+        raise ValueError(f"Expected `learning_rate` to be a number > 0, received {learning_rate!r}.")
     train, test = data["train"], data["test"]
     keras.utils.set_random_seed(seed)
     shape = train["images"].shape[1:]
@@ -145,7 +149,7 @@ def run(
     )
     model.guidance_enabled = guided
     model.compile(
-        keras.optimizers.Adam(1e-3),
+        keras.optimizers.Adam(learning_rate),
         keras.losses.CategoricalCrossentropy(from_logits=True),
         metrics=["categorical_accuracy"],
     )

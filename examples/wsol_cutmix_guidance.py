@@ -109,11 +109,13 @@ def _whole_image_penalty(inputs, labels):
     return {"images": inputs["images"], "provenance": tf.zeros_like(inputs["provenance"])}, labels
 
 
-def load_data(num_train=2000, num_test=500, image_size=32, seed=0, num_val=0, scale_range=(0.4, 0.8)):
-    """The digit-localization splits this example and its benchmark train on."""
+def load_data(num_train=2000, num_test=500, image_size=32, seed=0, num_val=0, scale_range=(0.4, 0.8),
+              pool_seed=None, background_bias=None):
+    """The digit-localization splits this example and its benchmark train on (see `digit_localization`)."""
     return kpg.datasets.digit_localization(
         num_train=num_train, num_test=num_test, image_size=image_size,
-        scale_range=scale_range, seed=seed, num_val=num_val,
+        scale_range=scale_range, seed=seed, num_val=num_val, pool_seed=pool_seed,
+        background_bias=background_bias,
     )
 
 
@@ -132,16 +134,18 @@ def scores(localizer, split):
 
 def run(
     config, data, seed=0, epochs=20, batch_size=64, guidance_weight=0.01, image_path=None,
-    batchnorm_momentum=0.9,
+    batchnorm_momentum=0.9, learning_rate=1e-3,
 ):
-    """Trains one configuration; returns test (and, if `data` has one, validation) scores.
+    """Trains one configuration with Adam at `learning_rate`; returns test (and validation) scores.
 
-    Validation scores come back as `"val_<metric>"`.
+    Validation scores, when `data` has a `"val"` split, come back as `"val_<metric>"`.
     """
     if config not in CONFIGS:
         raise ValueError(f"Expected a config in {CONFIGS}, received {config!r}.")
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"Expected `epochs` to be an int >= 1, received {epochs!r}.")
+    if not isinstance(learning_rate, (int, float)) or isinstance(learning_rate, bool) or not learning_rate > 0:
+        raise ValueError(f"Expected `learning_rate` to be a number > 0, received {learning_rate!r}.")
     train, test = data["train"], data["test"]
     keras.utils.set_random_seed(seed)
     size = train["images"].shape[1]
@@ -151,7 +155,7 @@ def run(
     model = kpg.GuidedModel(localizer, guidance_weight=guidance_weight if guided else 0.0)
     model.guidance_enabled = guided
     model.compile(
-        keras.optimizers.Adam(1e-3),
+        keras.optimizers.Adam(learning_rate),
         keras.losses.CategoricalCrossentropy(from_logits=True),
         metrics=["categorical_accuracy"],
     )

@@ -112,104 +112,39 @@ def test_spurious_digits_bad_arguments_exit_with_a_message(capsys):
     assert "--batchnorm-momentum in [0, 1)" in capsys.readouterr().err
 
 
-def _search_run(seed, config, weight, v2, val, settings):
-    return {"seed": seed, "config": config, "weight": weight, "settings": settings,
-            "device": "cpu", "max_box_acc_v2": v2, "val_max_box_acc_v2": val,
-            "max_box_acc_05": v2, "top1_accuracy": 0.9, "seconds": 10.0}
+@pytest.mark.parametrize("variant", ["objects", "background"])
+def test_wsol_family_trains_a_trial_and_its_variants_differ_only_in_the_background(variant):
+    import protocol
+
+    family = wsol_digits.family(variant)
+    assert family.name == {"objects": "wsol", "background": "wsol_background"}[variant]
+    settings = dict(family.settings, epochs=1, num_train=64, num_val=20, num_test=20, image_size=32)
+    record, probe = wsol_digits.worker_trials([(0, "cutmix_unmasked", 0.01), (0, protocol.PROBE, None)], settings)
+    assert {"max_box_acc_v2", "val_max_box_acc_v2", "top1_accuracy"} <= set(record["metrics"])
+    assert 0.0 <= record["metrics"]["max_box_acc_v2"] <= 1.0
+    data = wsol_digits.data_of(0, settings)
+    assert ("background_classes" in data["train"]) == (variant == "background")
+    with pytest.raises(ValueError, match="variant"):
+        wsol_digits.family("trees")
 
 
-def _wsol_settings(**changes):
-    settings = {"epochs": 20, "num_train": 1000, "num_val": 300, "num_test": 500,
-                "image_size": 40, "scale_range": [0.3, 0.6], "batchnorm_momentum": 0.9}
-    return dict(settings, **changes)
-
-
-def test_weight_search_chooses_on_validation_and_shares_the_weight(tmp_path):
-    output = str(tmp_path / "wsol.json")
-    settings = _wsol_settings()
-    # The search on seed 0: 0.01 is best on validation though 0.001 is best on test.
-    runs = [
-        _search_run(0, "cutmix_guided", 0.001, 0.9, 0.4, settings),
-        _search_run(0, "cutmix_guided", 0.01, 0.5, 0.6, settings),
-    ]
-    for seed in (0, 1):
-        runs += [
-            _search_run(seed, "cutmix", 0.0, 0.50 + seed / 10, 0.5, settings),
-            _search_run(seed, "cutmix_unmasked", 0.01, 0.45, 0.5, settings),
-        ]
-    runs.append(_search_run(1, "cutmix_guided", 0.01, 0.7, 0.6, settings))
-    # A run of other settings (another epoch count) and one of the earlier
-    # protocol (no weight) are kept in the file but never reported.
-    runs.append(_search_run(1, "cutmix", 0.0, 0.0, 0.0, _wsol_settings(epochs=5)))
-    runs.append({"seed": 0, "config": "cam", "settings": {"epochs": 20}, "max_box_acc_v2": 0.0})
-    common.write_json(output, {"runs": {"tensorflow": runs}})
-    # Every requested run is in the file: nothing trains.
-    rows, differences = wsol_digits.main([
-        "--configs", "cutmix", "cutmix_guided", "cutmix_unmasked", "--seeds", "0", "1",
-        "--weights", "0.001", "0.01", "--resume", "--output", output,
-    ])
-    by_config = {row["config"]: row for row in rows}
-    guided = by_config["CAM + CutMix + guidance"]
-    assert guided["weight"] == 0.01 and guided["per_seed"] == [0.5, 0.7]
-    assert by_config["ablation: unmasked penalty"]["weight"] == 0.01  # shared, not searched
-    assert by_config["CAM + CutMix"]["max_box_acc_v2"] == pytest.approx(0.55)
-    assert by_config["CAM + CutMix"]["max_box_acc_v2_text"] == "0.550 ± 0.050"
-    (versus_cutmix,) = [d for d in differences if d["comparison"].endswith("− CAM + CutMix")]
-    assert versus_cutmix["per_seed"] == pytest.approx([0.0, 0.1])
-    report = json.load(open(output))
-    assert [(r["weight"], r["mark"]) for r in report["search"]] == [(0.001, ""), (0.01, "chosen")]
-    assert len(report["runs"]["tensorflow"]) == len(runs)  # nothing lost, nothing added
-    markdown = open(str(tmp_path / "wsol.md")).read()
-    assert "| tensorflow | CAM + CutMix + guidance | 2 | 0.01 | 0.600 ± 0.100 |" in markdown
-    assert (tmp_path / "wsol_tensorflow.png").stat().st_size > 0
-
-
-def test_weight_search_refuses_to_evaluate_without_a_search(tmp_path):
-    search = common.WeightSearch(
-        "unused.py", str(tmp_path / "r.json"), {"epochs": 1}, [], ("guided", "ablation"),
-        "metric", runs={"jax": []}, weight_of={"ablation": "guided"},
-    )
-    assert search.searched == ["guided"]
-    with pytest.raises(SystemExit, match=r"No weight chosen for \['ablation'\] on jax"):
-        search.execute(["torch"], [0], ["ablation"], [0.1], 0, selection_backend="jax")
-
-
-def test_seed_summary_uses_only_seeds_every_configuration_ran():
-    runs = [
-        {"seed": 0, "config": "a", "weight": 0.0, "m": 0.5},
-        {"seed": 0, "config": "b", "weight": 0.1, "m": 0.7},
-        {"seed": 1, "config": "a", "weight": 0.0, "m": 0.9},
-    ]
-    rows, differences = common.seed_summary(
-        runs, "torch", ["a", "b"], {"a": "A", "b": "B"}, ["m"], "m", [("b", "a")]
-    )
-    assert [row["seeds"] for row in rows] == [1, 1] and rows[0]["m"] == 0.5
-    assert rows[1]["weight"] == 0.1 and rows[0]["weight"] is None
-    assert differences[0]["per_seed"] == [pytest.approx(0.2)] and differences[0]["text"] == "+0.200 ± 0.000"
-
-
-def test_wsol_digits_worker_runs_a_configuration():
-    args = argparse.Namespace(
-        epochs=1, num_train=64, num_val=8, num_test=8, image_size=16, scale_range=[0.3, 0.6],
-        batchnorm_momentum=0.9,
-    )
-    result = wsol_digits.worker(0, "resizemix_guided", 0.01, args)
-    assert 0.0 <= result["max_box_acc_v2"] <= 1.0 and 0.0 <= result["val_max_box_acc_v2"] <= 1.0
-    assert result["config"] == "resizemix_guided" and result["weight"] == 0.01
-    assert result["settings"]["scale_range"] == [0.3, 0.6]
-
-
-def test_clip_localization_worker_runs_a_configuration():
+def test_clip_family_trains_a_trial_through_the_example():
     import clip_localization
 
-    args = argparse.Namespace(
-        epochs=1, num_train=16, num_val=4, num_test=4, num_frames=2, batch_size=8,
-        penalty_reduction="mean", batchnorm_momentum=0.9,
-    )
-    result = clip_localization.worker(0, "temporal_mix_random_mask", 10.0, args)
-    for key in ("frame_accuracy", "tube_accuracy", "top1_accuracy", "val_frame_accuracy"):
-        assert 0.0 <= result[key] <= 1.0
-    assert result["weight"] == 10.0 and result["settings"]["penalty_reduction"] == "mean"
+    settings = dict(clip_localization.FAMILY.settings, epochs=1, num_train=32, num_val=10, num_test=10)
+    (record,) = clip_localization.worker_trials([(0, "temporal_mix_guided", 10.0)], settings)
+    assert {"frame_accuracy", "val_frame_accuracy", "tube_accuracy", "top1_accuracy"} <= set(record["metrics"])
+    assert clip_localization.family("background").settings["background_bias"] == 0.9
+
+
+def test_family_modules_take_their_variant_from_the_command_line(tmp_path, capsys):
+    import protocol
+
+    with pytest.raises(SystemExit):
+        protocol.main(wsol_digits, ["--variant", "trees", "--report-only"])
+    assert "invalid choice: 'trees'" in capsys.readouterr().err
+    output = str(tmp_path / "w.jsonl")
+    assert protocol.main(wsol_digits, ["--variant", "background", "--report-only", "--output", output]) == []
 
 
 def test_benchmark_and_example_modules_have_distinct_names():
@@ -268,20 +203,6 @@ def test_ffr_family_trains_an_ablation_through_the_example():
     metrics = record["metrics"]
     assert set(metrics) == {"worst_group_accuracy", "val_worst_group_accuracy", "accuracy", "selected_epoch"}
     assert metrics["worst_group_accuracy"] <= metrics["accuracy"] and metrics["selected_epoch"] in (0, 1)
-
-
-def test_localization_benchmarks_bad_arguments_exit_with_a_message(capsys):
-    import clip_localization
-
-    with pytest.raises(SystemExit):
-        wsol_digits.main(["--num-train", "10"])
-    assert "--num-train >= 64" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        wsol_digits.main(["--scale-range", "0.6", "0.3"])
-    assert "received" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        clip_localization.main(["--num-frames", "1"])
-    assert "--num-frames >= 2" in capsys.readouterr().err
 
 
 def test_replica_memory_grows_with_the_batch_and_with_guidance():

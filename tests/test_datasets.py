@@ -220,3 +220,40 @@ def test_localization_datasets_reject_a_bad_validation_size(num_val):
         kpg.datasets.digit_localization(num_train=4, num_test=4, num_val=num_val)
     with pytest.raises(ValueError, match=r"`num_val` to be an int >= 0"):
         kpg.datasets.moving_digits(num_train=4, num_test=4, num_val=num_val)
+
+
+@pytest.mark.parametrize("build", [
+    lambda **kw: kpg.datasets.digit_localization(num_train=30, image_size=32, **kw),
+    lambda **kw: kpg.datasets.moving_digits(num_train=30, num_frames=3, **kw),
+])
+def test_localization_pools_are_fixed_balanced_and_the_background_variant_tints_by_class(build):
+    first = build(num_val=20, num_test=40, seed=1, pool_seed=5, background_bias=1.0)
+    second = build(num_val=20, num_test=40, seed=2, pool_seed=5, background_bias=1.0)
+    for split in ("val", "test"):
+        for key in first[split]:
+            np.testing.assert_array_equal(first[split][key], second[split][key])
+    assert np.all(np.bincount(first["test"]["labels"], minlength=10) == 4)
+    # bias 1: every training background shows its own class's colour; at test, a random class's.
+    np.testing.assert_array_equal(first["train"]["background_classes"], first["train"]["labels"])
+    assert np.mean(first["test"]["background_classes"] == first["test"]["labels"]) < 0.5
+    # The digit's own pixels are left as they were: only the background is tinted.
+    plain = build(num_val=20, num_test=40, seed=1, pool_seed=5)
+    digit = first["train"]["provenance"] == 1.0
+    np.testing.assert_allclose(
+        np.where(digit, first["train"]["images"], 0), np.where(digit, plain["train"]["images"], 0), atol=1e-6
+    )
+    assert not np.allclose(first["train"]["images"], plain["train"]["images"])
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: kpg.datasets.digit_localization(num_val=15, pool_seed=1), "multiple of 10"),
+        (lambda: kpg.datasets.moving_digits(num_val=10, num_test=5, pool_seed=1), "multiple of 10"),
+        (lambda: kpg.datasets.digit_localization(background_bias=1.5), "background_bias"),
+        (lambda: kpg.datasets.moving_digits(background_bias="high"), "background_bias"),
+    ],
+)
+def test_fixed_pool_and_background_arguments_are_checked(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -265,3 +265,14 @@ def test_a_comparison_short_of_its_planned_seeds_gets_no_verdict(tmp_path):
     summary = protocol.summarise(family, store, "jax", {"n": 1})
     (first,) = [c for c in summary["comparisons"] if c["reference"] == "base"]
     assert first["verdict"] == "running (4 of 10 seeds)"
+
+
+def test_a_not_below_control_passes_a_tie_and_fails_a_loss():
+    tie = dict(protocol.paired([0.01, -0.02, 0.0]), method="cutmix", reference="cam")
+    loss = dict(protocol.paired([-0.05, -0.04, -0.06]), method="cutmix", reference="cam")
+    probe = [{"train_accuracy": 0.9, "test_accuracy": 0.1, "chance": 0.1}]
+    assert protocol.failed_controls({"probes": probe, "controls": [tie], "control_rule": "not_below"}) == []
+    assert protocol.failed_controls({"probes": probe, "controls": [tie], "control_rule": "above"})
+    assert protocol.failed_controls({"probes": probe, "controls": [loss], "control_rule": "not_below"})
+    with pytest.raises(ValueError, match="control_rule"):
+        _family(control_rule="maybe")

@@ -9,7 +9,7 @@ from keras_provguide.layers import base, composite
 
 def moving_digits(
     num_train=600, num_test=200, num_frames=8, image_size=32, scale_range=(0.4, 0.7),
-    min_duration=0.5, seed=0, num_val=0,
+    min_duration=0.5, seed=0, num_val=0, pool_seed=None, background_bias=None,
 ):
     """Clips for spatio-temporal localization: the label is the digit, the tube is where it is.
 
@@ -36,6 +36,12 @@ def moving_digits(
         num_val: int >= 0; with `num_val > 0` a `"val"` split of that many
             clips, for choosing hyperparameters. With 0, the train and test
             splits are exactly those of earlier releases.
+        pool_seed: None (the default), or an int that fixes val and test,
+            class-balanced, for every `seed` (as in `digit_localization`).
+        background_bias: None (the default), or a float in [0, 1]: the
+            background of each clip is tinted with its class's colour on a
+            share `background_bias` of training clips, a random class's
+            elsewhere (as in `digit_localization`).
 
     Returns:
         `{"train", "test"}` (and `"val"`), each a dict of NumPy arrays: `"images"` float32
@@ -63,24 +69,34 @@ def moving_digits(
     if not 0.0 < min_duration <= 1.0:
         raise ValueError(f"Expected `min_duration` in (0, 1], received {min_duration!r}.")
     sources.check_num_val(num_val)
+    background_bias = sources.check_background_bias(background_bias)
     rng = np.random.default_rng(seed)
     sprites, digits = sources.digit_sprites()
-    order = rng.permutation(len(digits))
-    train, test, val = sources.digit_pools(order, num_train, num_test, num_val)
     shape = (num_frames, image_size, scale_range, min_duration)
-    splits = {
-        "train": _split(rng, sprites, digits, train, num_train, shape),
-        "test": _split(rng, sprites, digits, test, num_test, shape),
-    }
-    if num_val:
-        # Drawn last, so that `num_val=0` leaves the other splits' draws unchanged.
-        splits["val"] = _split(rng, sprites, digits, val, num_val, shape)
+    if pool_seed is not None:
+        pool_rng = np.random.default_rng(pool_seed)
+        train, val, test = sources.fixed_digit_pools(pool_rng, digits, num_val, num_test)
+        splits = {name: _split(pool_rng, sprites, digits, index, len(index), shape, exact=True)
+                  for name, index in (("val", val), ("test", test))}
+        splits = {"train": _split(rng, sprites, digits, train, num_train, shape), **splits}
+    else:
+        order = rng.permutation(len(digits))
+        train, test, val = sources.digit_pools(order, num_train, num_test, num_val)
+        splits = {
+            "train": _split(rng, sprites, digits, train, num_train, shape),
+            "test": _split(rng, sprites, digits, test, num_test, shape),
+        }
+        if num_val:
+            # Drawn last, so that `num_val=0` leaves the other splits' draws unchanged.
+            splits["val"] = _split(rng, sprites, digits, val, num_val, shape)
+    sources.tint_splits(splits, background_bias, seed, pool_seed)
     return splits
 
 
-def _split(rng, sprites, digits, pool, count, shape):
+def _split(rng, sprites, digits, pool, count, shape, exact=False):
+    """`count` clips of digits drawn from `pool` (of exactly `pool`, in order, when `exact`)."""
     frames, size, scale_range, min_duration = shape
-    index = rng.choice(pool, count, replace=count > len(pool))
+    index = pool if exact else rng.choice(pool, count, replace=count > len(pool))
     backgrounds, scenes = sources.random_texture_scenes(count, size, rng)
 
     # When the digit is there: a run of at least `min_duration` of the frames.

@@ -80,3 +80,84 @@ def digit_pools(order, num_train, num_test, num_val=0):
 
 def check_num_val(num_val):
     return int_at_least(num_val, 0, "num_val")
+
+
+# The shares of the digits that go to train, val and test when the evaluation
+# pools are fixed (`pool_seed`), whatever the split sizes.
+FIXED_POOL_SHARES = (0.6, 0.2, 0.2)
+# Ten background colours, one per class: evenly spaced hues.
+_PALETTE = np.stack([
+    0.55 + 0.4 * np.cos(2 * np.pi * (np.arange(10) / 10 + offset)) for offset in (0.0, 1 / 3, 2 / 3)
+], axis=1).astype("float32")
+
+
+def fixed_digit_pools(pool_rng, digits, num_val, num_test):
+    """Train digits, and class-balanced val and test draws, all from `pool_rng`.
+
+    The digits are split in `FIXED_POOL_SHARES`; val and test draw
+    `count // 10` of each class from their own shares (with replacement), in
+    a shuffled order. Returns `(train digits, val index, test index)`.
+    """
+    for name, value in (("num_val", num_val), ("num_test", num_test)):
+        if not isinstance(value, (int, np.integer)) or value < 10 or value % 10:
+            raise ValueError(
+                f"Expected `{name}` to be a positive multiple of 10 with `pool_seed` (class-balanced "
+                f"pools), received {value!r}."
+            )
+    order = pool_rng.permutation(len(digits))
+    cuts = np.cumsum([round(share * len(order)) for share in FIXED_POOL_SHARES[:2]])
+    train, val, test = np.split(order, cuts)
+    drawn = []
+    for pool, count in ((val, num_val), (test, num_test)):
+        index = np.concatenate([
+            pool_rng.choice(pool[digits[pool] == label], count // 10, replace=True) for label in range(10)
+        ])
+        drawn.append(pool_rng.permutation(index))
+    return train, drawn[0], drawn[1]
+
+
+def check_background_bias(background_bias):
+    """None, or `background_bias` as a float in [0, 1]; else `ValueError`."""
+    if background_bias is None:
+        return None
+    try:
+        value = float(background_bias)
+    except (TypeError, ValueError):
+        value = -1.0
+    if not 0.0 <= value <= 1.0 or isinstance(background_bias, bool):
+        raise ValueError(f"Expected `background_bias` None or in [0, 1], received {background_bias!r}.")
+    return value
+
+
+def tint_splits(splits, background_bias, seed, pool_seed):
+    """Tints every split's backgrounds (`tint_backgrounds`): by class on train, at random elsewhere.
+
+    Each split draws from its own generator, so the images' other draws are
+    those without a tint; val and test follow `pool_seed` when it is given.
+    """
+    if background_bias is None:
+        return
+    evaluation_seed = seed if pool_seed is None else pool_seed
+    generators = {"train": [seed, 11], "val": [evaluation_seed, 12], "test": [evaluation_seed, 13]}
+    for name, split in splits.items():
+        bias = background_bias if name == "train" else 0.0
+        tint_backgrounds(split, bias, np.random.default_rng(generators[name]))
+
+
+def tint_backgrounds(split, bias, rng):
+    """Tints each sample's background (not its digit) with its class's colour for a share `bias`.
+
+    The other samples take a random class's colour. Works on images
+    `(N, ..., 3)` with the digit's mask in `split["provenance"]`; adds
+    `split["background_classes"]`, the class whose colour each sample shows.
+    """
+    labels = split["labels"]
+    agree = rng.random(len(labels)) < bias
+    classes = np.where(agree, labels, rng.integers(0, 10, len(labels))).astype("int32")
+    images = split["images"]
+    tint = _PALETTE[classes].reshape((len(labels),) + (1,) * (images.ndim - 2) + (3,))
+    grey = images.mean(-1, keepdims=True)
+    background = np.clip(0.35 * grey + 0.65 * tint * (0.6 + 0.8 * grey), 0.0, 1.0)
+    digit = split["provenance"]
+    split["images"] = (digit * images + (1.0 - digit) * background).astype("float32")
+    split["background_classes"] = classes

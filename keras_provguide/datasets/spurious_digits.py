@@ -10,9 +10,7 @@ BACKGROUNDS = ("grass", "brick")
 _SIZE = 32
 _INK = np.asarray([0.97, 0.97, 0.92], "float32")
 _SCALE_RANGE = (0.5, 0.8)
-# The shares of scikit-learn's digits that go to train, val and test when the
-# evaluation pools are fixed (`pool_seed`), whatever the split sizes.
-_FIXED_POOL_SHARES = (0.6, 0.2, 0.2)
+
 
 
 def spurious_digits(
@@ -90,7 +88,7 @@ def real_splits(rng, bias, num_train, num_val, num_test, pool_rng=None):
 
     Draws from `rng`; `spurious_digits` and `edited_digits` share it. With
     `pool_rng`, the digits are split into train, val and test in fixed shares
-    (`_FIXED_POOL_SHARES`) and val and test are drawn from `pool_rng` alone,
+    (`sources.FIXED_POOL_SHARES`) and val and test are drawn from `pool_rng` alone,
     so they do not change with `rng`.
     """
     if not 0.5 <= float(bias) <= 1.0:
@@ -108,7 +106,7 @@ def real_splits(rng, bias, num_train, num_val, num_test, pool_rng=None):
         pool_rng = rng
         pools = _split_pool(rng.permutation(len(digits)), (num_train, num_val, num_test))
     else:
-        pools = _split_pool(pool_rng.permutation(len(digits)), _FIXED_POOL_SHARES)
+        pools = _split_pool(pool_rng.permutation(len(digits)), sources.FIXED_POOL_SHARES)
 
     train_index = _take(rng, pools[0], num_train)
     train_labels = digits[train_index] % 2
