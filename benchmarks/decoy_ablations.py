@@ -36,7 +36,6 @@ swatch is its shortcut.
 
 import os
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -102,22 +101,15 @@ def shortcut_probe(data, seed):
 
 def worker_trials(trials, settings):
     """Trains each `(seed, config, value)` on the active backend; yields its record."""
-    import keras
-
     example = common.load_example("decoy_digits")
-    for seed, config, value in trials:
-        data = data_of(seed, settings)
-        start = time.perf_counter()
-        if config == protocol.PROBE:
-            metrics = shortcut_probe(data, seed)
-        else:
-            grid = FAMILY.grids[config].name
-            options = {grid: value, **({"guidance_weight": 0.0} if grid == "learning_rate" else {})}
-            result = example.run(config, data, seed=seed, epochs=settings["epochs"], **options)
-            result.pop("model")
-            metrics = {k: result[k] for k in ("accuracy", "val_accuracy", "decoy_share", "val_decoy_share")}
-        keras.backend.clear_session()
-        yield protocol.record(seed, config, value, metrics, time.perf_counter() - start)
+
+    def train(config, value, data, seed):
+        grid = FAMILY.grids[config].name
+        options = {grid: value, **({"guidance_weight": 0.0} if grid == "learning_rate" else {})}
+        result = example.run(config, data, seed=seed, epochs=settings["epochs"], **options)
+        return {k: result[k] for k in ("accuracy", "val_accuracy", "decoy_share", "val_decoy_share")}
+
+    return protocol.each_trial(trials, lambda seed, config: data_of(seed, settings), shortcut_probe, train)
 
 
 if __name__ == "__main__":

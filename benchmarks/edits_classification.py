@@ -133,7 +133,6 @@ def group_scores(model, split, train_group_counts):
 
 def train_one(config, data, seed, weight, epochs, batch_size, batchnorm_momentum, learning_rate=1e-3):
     """Trains `config` at guidance `weight` and Adam's `learning_rate`; returns the best-validation epoch's scores."""
-    import time
 
     import keras
     import numpy as np
@@ -208,25 +207,21 @@ def data_of(seed, config, settings):
 
 def worker_trials(trials, settings):
     """Trains each `(seed, config, value)` on the active backend; yields its record."""
-    import keras
 
-    for seed, config, value in trials:
-        data = data_of(seed, config, settings)
-        start = time.perf_counter()
-        if config == protocol.PROBE:
-            metrics = common.border_probe(data["train"], data["test"])
-            metrics["provenance_quality"] = provenance_quality(data["edited"])
-        else:
-            penalised = config in PENALISED
-            result = train_one(
-                config, data, seed, value if penalised else 0.0, settings["epochs"], settings["batch_size"],
-                settings["batchnorm_momentum"], learning_rate=1e-3 if penalised else value,
-            )
-            metrics = {k: result[k] for k in (
-                "worst_group_accuracy", "val_worst_group_accuracy", "accuracy", "average_accuracy",
-                "selected_epoch")}
-        keras.backend.clear_session()
-        yield protocol.record(seed, config, value, metrics, time.perf_counter() - start)
+    def probe(data, seed):
+        return dict(common.border_probe(data["train"], data["test"]),
+                    provenance_quality=provenance_quality(data["edited"]))
+
+    def train(config, value, data, seed):
+        penalised = config in PENALISED
+        result = train_one(
+            config, data, seed, value if penalised else 0.0, settings["epochs"], settings["batch_size"],
+            settings["batchnorm_momentum"], learning_rate=1e-3 if penalised else value,
+        )
+        return {k: result[k] for k in (
+            "worst_group_accuracy", "val_worst_group_accuracy", "accuracy", "average_accuracy", "selected_epoch")}
+
+    return protocol.each_trial(trials, lambda seed, config: data_of(seed, config, settings), probe, train)
 
 
 if __name__ == "__main__":

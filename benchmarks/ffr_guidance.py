@@ -42,7 +42,6 @@ on train and fall to chance on the balanced test pool; FFR must beat ERM
 
 import os
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -113,25 +112,22 @@ def splits_for(config, data, seed):
 
 def worker_trials(trials, settings):
     """Trains each `(seed, config, value)` on the active backend; yields its record."""
-    import keras
-
     example = common.load_example("from_fake_to_real")
-    for seed, config, value in trials:
-        data = data_of(seed, settings)
-        start = time.perf_counter()
-        if config == protocol.PROBE:
-            metrics = common.border_probe(data["train"], data["test"])
-        else:
-            run_as = "ffr_guided" if config.startswith("ffr_") else config
-            result = example.run(
-                run_as, splits_for(config, data, seed), seed=seed,
-                synthetic_epochs=settings["synthetic_epochs"], real_epochs=settings["real_epochs"],
-                **{FAMILY.grids[config].name: value},
-            )
-            metrics = {k: result[k] for k in (
-                "worst_group_accuracy", "val_worst_group_accuracy", "accuracy", "selected_epoch")}
-        keras.backend.clear_session()
-        yield protocol.record(seed, config, value, metrics, time.perf_counter() - start)
+
+    def train(config, value, data, seed):
+        run_as = "ffr_guided" if config.startswith("ffr_") else config
+        result = example.run(
+            run_as, splits_for(config, data, seed), seed=seed,
+            synthetic_epochs=settings["synthetic_epochs"], real_epochs=settings["real_epochs"],
+            **{FAMILY.grids[config].name: value},
+        )
+        return {k: result[k] for k in (
+            "worst_group_accuracy", "val_worst_group_accuracy", "accuracy", "selected_epoch")}
+
+    return protocol.each_trial(
+        trials, lambda seed, config: data_of(seed, settings),
+        lambda data, seed: common.border_probe(data["train"], data["test"]), train,
+    )
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -236,19 +237,23 @@ def evaluation_trials(family, chosen, seeds, configs=None):
     return trials
 
 
-def paired(differences):
-    """Mean, 95% Student-t interval and signs of per-seed paired differences."""
+def interval(values):
+    """`(mean, sd, half-width)` of the 95% Student-t interval of the mean of `values`."""
     from scipy import stats
 
-    n = len(differences)
-    mean = sum(differences) / n
-    if n > 1:
-        sd = math.sqrt(sum((d - mean) ** 2 for d in differences) / (n - 1))
-        half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    else:
-        sd, half = float("nan"), float("inf")
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, float("nan"), float("inf")
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return mean, sd, float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+
+
+def paired(differences):
+    """Mean, 95% Student-t interval and signs of per-seed paired differences."""
+    mean, sd, half = interval(differences)
     return {
-        "seeds": n, "mean": mean, "sd": sd, "low": mean - half, "high": mean + half,
+        "seeds": len(differences), "mean": mean, "sd": sd, "low": mean - half, "high": mean + half,
         "above": sum(d > 1e-9 for d in differences),
         "level": sum(abs(d) <= 1e-9 for d in differences),
         "below": sum(d < -1e-9 for d in differences),
@@ -346,15 +351,7 @@ def failed_controls(summary):
 
 
 def _mean_interval(values):
-    from scipy import stats
-
-    n = len(values)
-    mean = sum(values) / n
-    if n > 1:
-        sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-        half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
-    else:
-        half = float("inf")
+    mean, _, half = interval(values)
     return {"mean": mean, "low": mean - half, "high": mean + half}
 
 
@@ -548,6 +545,20 @@ def main(module, argv=None):
                                        "summaries": summaries})
     print(markdown)
     return summaries
+
+
+def each_trial(trials, data_of, probe, train):
+    """A worker's records: per `(seed, config, value)`, `data_of(seed, config)`, then
+    `probe(data, seed)` for the probe or `train(config, value, data, seed)`, each
+    returning the trial's metrics; the Keras session is cleared between trials."""
+    import keras
+
+    for seed, config, value in trials:
+        data = data_of(seed, config)
+        start = time.perf_counter()
+        metrics = probe(data, seed) if config == PROBE else train(config, value, data, seed)
+        keras.backend.clear_session()
+        yield record(seed, config, value, metrics, time.perf_counter() - start)
 
 
 def record(seed, config, value, metrics, seconds):
