@@ -77,3 +77,20 @@ def test_edits_are_deterministic_and_validated():
     ):
         with pytest.raises(ValueError, match=name):
             kpg.datasets.edited_digits(num_train=20, num_test=4, **{"num_val": 4, **kwargs})
+
+
+def test_two_edits_per_image_balance_the_backgrounds_of_real_and_edited_images_in_each_class():
+    data = kpg.datasets.edited_digits(num_train=200, num_val=40, num_test=40, seed=2, edits_per_image=2)
+    train, edited = data["train"], data["edited"]
+    assert len(edited["labels"]) == 400
+    np.testing.assert_array_equal(edited["source_index"], np.tile(np.arange(200), 2))
+    # Each image is edited onto both textures it does not have.
+    for i in range(200):
+        pair = edited["backgrounds"][[i, 200 + i]]
+        assert sorted(pair.tolist() + [train["backgrounds"][i]]) == [0, 1, 2]
+    for label in (0, 1):
+        counts = np.bincount(train["backgrounds"][train["labels"] == label], minlength=3)
+        counts += np.bincount(edited["backgrounds"][edited["labels"] == label], minlength=3)
+        assert counts[0] == counts[1]  # as many grass as brick backgrounds
+    with pytest.raises(ValueError, match="edits_per_image"):
+        kpg.datasets.edited_digits(num_train=20, num_val=40, num_test=40, edits_per_image=3)

@@ -12,7 +12,7 @@ EDIT_BACKGROUNDS = ("grass", "brick", "gravel")
 
 def edited_digits(
     bias=0.95, num_train=1000, num_val=200, num_test=400, seed=0,
-    object_change=0.03, artefact_strength=0.02, pool_seed=None,
+    object_change=0.03, artefact_strength=0.02, pool_seed=None, edits_per_image=1,
 ):
     """Digit parity on textures, plus ALIA-style background edits of the real training images.
 
@@ -23,14 +23,17 @@ def edited_digits(
     background agrees with the label for a share `bias` of each class;
     validation and test are group-balanced.
 
-    The `"edited"` split holds one edit of every real training image, made
-    by a deliberately imperfect editor that re-renders the background as
-    another texture, as ALIA's prompted image-to-image editing does:
+    The `"edited"` split holds `edits_per_image` edits of every real
+    training image, made by a deliberately imperfect editor that re-renders
+    the background as another texture, as ALIA's prompted image-to-image
+    editing does (ALIA prompts several backgrounds per image):
 
     - the new background is one of the two textures the image does not
-      have (grass -> brick or gravel, brick -> grass or gravel), so half of
-      the edits of majority images land in a minority group and half on a
-      background that real data never shows;
+      have (grass -> brick or gravel, brick -> grass or gravel), so with one
+      edit per image half of the edits of majority images land in a minority
+      group and half on a background that real data never shows; with two,
+      every image is edited onto both, and real plus edited images hold as
+      many grass as brick backgrounds in each class;
     - the editor's idea of the object is the true digit mask dilated by one
       pixel and softened, so the seam blends old and new pixels;
     - the object itself is re-rendered slightly: a per-image colour gain of
@@ -56,6 +59,8 @@ def edited_digits(
             colours (the standard deviation of the per-channel gain).
         artefact_strength: float in [0, 0.1], the amplitude of the
             editor's checkerboard.
+        edits_per_image: 1 (the default: one of the two other textures) or
+            2 (both), edits of each real training image.
 
     Returns:
         `{"train", "val", "test", "edited"}`. The real splits have the keys
@@ -87,19 +92,34 @@ def edited_digits(
         rng, bias=bias, num_train=num_train, num_val=num_val, num_test=num_test,
         pool_rng=None if pool_seed is None else np.random.default_rng(pool_seed),
     )
+    if edits_per_image not in (1, 2) or isinstance(edits_per_image, bool):
+        raise ValueError(f"Expected `edits_per_image` 1 or 2, received {edits_per_image!r}.")
     splits["edited"] = _edit(
-        np.random.default_rng([seed, 1]), splits["train"], object_change, artefact_strength
+        np.random.default_rng([seed, 1]), splits["train"], object_change, artefact_strength, edits_per_image
     )
     return splits
 
 
-def _edit(rng, train, object_change, artefact_strength):
+def _edit(rng, train, object_change, artefact_strength, edits_per_image=1):
+    if edits_per_image == 2:
+        # Both textures each image does not have: the one-edit editor, twice.
+        source = np.concatenate([np.arange(len(train["labels"]))] * 2)
+        first = {key: value[source] for key, value in train.items()}
+        offsets = np.repeat([1, 2], len(train["labels"]))
+        edited = _edit_with(rng, first, object_change, artefact_strength, offsets)
+        edited["source_index"] = source.astype("int32")
+        return edited
+    # Each image gets one of the two textures it does not have.
+    offsets = rng.integers(1, len(EDIT_BACKGROUNDS), len(train["labels"]))
+    return _edit_with(rng, train, object_change, artefact_strength, offsets)
+
+
+def _edit_with(rng, train, object_change, artefact_strength, offsets):
+    """Edits each image of `train` onto the texture `offsets` steps from its own."""
     from skimage.filters import gaussian
     from skimage.morphology import dilation
 
     count, size = len(train["labels"]), train["images"].shape[1]
-    # Each image gets one of the two textures it does not have.
-    offsets = rng.integers(1, len(EDIT_BACKGROUNDS), count)
     backgrounds = ((train["backgrounds"] + offsets) % len(EDIT_BACKGROUNDS)).astype("int32")
     scenes = np.empty_like(train["images"])
     for texture_id, name in enumerate(EDIT_BACKGROUNDS):
