@@ -514,6 +514,7 @@ def main(module, argv=None):
     store = Store(args.output)
     script = os.path.abspath(module.__file__)
     settings = dict(family.settings)
+    stop = None
     if not args.report_only:
         controls = [c for c in family.grids if any(c in pair for pair in family.controls)]
         for backend in args.backends:
@@ -531,10 +532,11 @@ def main(module, argv=None):
                 if set(args.configs) - set(controls):
                     failed = failed_controls(summarise(family, store, backend, settings))
                     if failed:
-                        raise SystemExit(
-                            f"{family.name} on {backend}: positive controls failed ({'; '.join(failed)}); "
-                            "fix the construction, in a commit of its own, before judging guidance."
-                        )
+                        stop = (f"{family.name} on {backend}: positive controls failed ({'; '.join(failed)}); "
+                                "fix the construction, in a commit of its own, before judging guidance.")
+                        break
+            if stop:
+                break
     backends = [b for b in common.BACKENDS if store.of(b, settings)]
     summaries = [summarise(family, store, b, settings) for b in backends]
     markdown = report(family, summaries)
@@ -544,6 +546,9 @@ def main(module, argv=None):
                                        "pool_seed": POOL_SEED, "eval_seeds": list(family.eval_seeds),
                                        "summaries": summaries})
     print(markdown)
+    if stop:
+        # The report is written first: a failed control is a result too.
+        raise SystemExit(stop)
     return summaries
 
 

@@ -217,6 +217,8 @@ def test_failed_positive_controls_stop_the_run_before_any_other_configuration(tm
         protocol.main(toy_family3, ["--backends", "jax", "--output", output])
     configs = {json.loads(line)["config"] for line in open(output)}
     assert configs == {"base", protocol.PROBE}
+    # The failure is reported like any result.
+    assert "| fails |" in open(str(tmp_path / "toy.md")).read()
 
 
 def test_failed_controls_name_the_probe_and_each_control_interval():
