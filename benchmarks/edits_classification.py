@@ -55,7 +55,7 @@ seed. The positive controls run first (`--configs oracle erm alia`): the
 border-colour probe, and ALIA over ERM; guidance is judged only if they pass.
 
     python benchmarks/edits_classification.py --configs erm alia   # the controls, TensorFlow, ~20 min
-    python benchmarks/edits_classification.py                              # then the rest, ~35 min
+    python benchmarks/edits_classification.py                      # then the rest, ~1.5 h (estimated)
     python benchmarks/edits_classification.py --backends torch jax --seeds 0 1 2
 """
 

@@ -18,7 +18,9 @@ WSOL, clips, keypoints), fixed before any of its runs:
    `Family` refuses grids of unequal size.
 4. **Evaluation seeds fixed in advance**, disjoint from the search and pool
    seeds: `EVAL_SEEDS` (10) for a family's main comparison, `EVAL_SEEDS_30`
-   where the effect is under 3 points. Each seed trains every configuration
+   where the effect is under 3 points, on the family's main backend, and
+   the first `OTHER_BACKEND_SEEDS` (3) on the others; a comparison short of
+   its planned seeds gets no verdict. Each seed trains every configuration
    at its chosen value; configurations in `Family.full_grid` also train
    every grid value on every seed, so the report gives each fixed-weight
    result beside the selected one.
@@ -33,12 +35,13 @@ WSOL, clips, keypoints), fixed before any of its runs:
    they fail (`failed_controls`).
 
 A family is a benchmark module that defines `FAMILY` (a `Family`), and
-`worker_trials(trials, args)` that trains each `(seed, config, value)` on the
-active backend and yields one record per trial. `main` runs the search, then
-every evaluation seed, one worker process per backend and phase; each
-finished trial is appended at once to the family's JSON-lines store, so a
-stopped run goes on where it stopped (`--resume` is the default: a record is
-reused when its backend, settings, seed, configuration and value match).
+`worker_trials(trials, settings)` that trains each `(seed, config, value)` on
+the active backend and yields one record per trial (`each_trial` does the
+loop). `main` runs the search, then every evaluation seed, one worker
+process per backend and phase; each finished trial is appended at once to
+the family's JSON-lines store, so a stopped run goes on where it stopped (a
+record is reused when its backend, settings, seed, configuration and value
+match; changed settings start afresh beside the old records).
 """
 
 import argparse

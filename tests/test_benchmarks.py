@@ -433,3 +433,25 @@ def test_cheaper_benchmarks_bad_arguments_exit_with_a_message(capsys):
     with pytest.raises(SystemExit):
         every_k_steps.main(["--steps", "0"])
     assert "--steps >= 1" in capsys.readouterr().err
+
+
+def test_every_familys_pools_hold_at_least_500_examples_in_their_smallest_group():
+    import clip_localization
+    import decoy_ablations
+    import ffr_guidance
+    import protocol
+
+    import keras_provguide as kpg
+
+    groups = {"ffr": 4, "edits": 4, "wsol": 10, "wsol_background": 10, "clips": 10, "clips_background": 10}
+    families = [ffr_guidance.FAMILY, edits_classification.FAMILY,
+                *(module.family(v) for module in (wsol_digits, clip_localization) for v in module.VARIANTS)]
+    for family in families:
+        for split in ("num_val", "num_test"):
+            assert family.settings[split] // groups[family.name] >= protocol.MIN_GROUP_SIZE, (family.name, split)
+        assert family.settings["pool_seed"] == protocol.POOL_SEED
+    settings = decoy_ablations.FAMILY.settings
+    data = kpg.datasets.decoy_digits(num_train=settings["num_train"], num_val=settings["num_val"],
+                                     pool_seed=settings["pool_seed"])
+    for split in ("val", "test"):
+        assert np.bincount(data[split]["labels"]).min() >= protocol.MIN_GROUP_SIZE
