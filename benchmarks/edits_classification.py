@@ -42,7 +42,14 @@ made because the positive control failed, before any guided run:
   with ERM's worst-group accuracy swinging from 0.01 to 0.59 between seeds:
   at bias 0.95, 600 images leave 15 minority images per class. Hence 2,000
   real training images (50 per minority group; Waterbirds has 56 landbirds
-  on water among 4,795), the construction judged now.
+  on water among 4,795), the construction judged now. Its control failed
+  the other way: ERM rose to 0.623 worst-group and ALIA fell below it,
+  -0.069 [-0.129, -0.009] on 10 seeds (`results/protocol/edits.md`).
+
+So on these edits the synthesis does not help its baseline in any of the
+four constructions, and guidance is not judged here until an edit that
+transfers is found: the editor's smoothing alone is a look the CNN keys on
+once real data suffice.
 
 Pools (fixed by `protocol.POOL_SEED`): group-balanced real validation and
 test sets of 2,000 images each (500 per group), from digits no training
