@@ -74,8 +74,7 @@ def family(variant="objects"):
         raise ValueError(f"Expected a variant in {VARIANTS}, received {variant!r}.")
     return protocol.Family(
         name="clips" if variant == "objects" else "clips_background",
-        grids={config: protocol.Grid("guidance_weight" if config in PENALISED else "learning_rate",
-                                     WEIGHTS if config in PENALISED else RATES) for config in LABELS},
+        grids=protocol.tuned_grids(LABELS, PENALISED, WEIGHTS, RATES),
         metric="frame_accuracy",
         comparisons=(
             ("temporal_mix", "plain"), ("temporal_mix_guided", "temporal_mix"),

@@ -82,12 +82,7 @@ RATES = (3e-4, 1e-3, 3e-3, 1e-2)
 WEIGHTS = (0.01, 0.03, 0.1, 0.3)
 FAMILY = protocol.Family(
     name="edits",
-    grids={
-        "oracle": protocol.Grid("learning_rate", RATES),
-        "erm": protocol.Grid("learning_rate", RATES),
-        "alia": protocol.Grid("learning_rate", RATES),
-        **{config: protocol.Grid("guidance_weight", WEIGHTS) for config in PENALISED},
-    },
+    grids=protocol.tuned_grids(("oracle", "erm", "alia", *PENALISED), PENALISED, WEIGHTS, RATES),
     metric="worst_group_accuracy",
     comparisons=(
         ("alia", "erm"), ("guided", "alia"), ("guided", "random_mask"), ("guided", "unmasked"),

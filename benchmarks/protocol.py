@@ -149,6 +149,12 @@ class Family:
                 raise ValueError(f"Expected configurations of {sorted(self.grids)}, received {unknown}.")
 
 
+def tuned_grids(configs, penalised, weights, rates):
+    """`{config: Grid}`: the `penalised` configurations over `weights`, the others over `rates`."""
+    return {config: Grid("guidance_weight", tuple(weights)) if config in penalised
+            else Grid("learning_rate", tuple(rates)) for config in configs}
+
+
 def key(record):
     """What identifies a trial in the store."""
     return (record["backend"], json.dumps(record["settings"], sort_keys=True), record["seed"],

@@ -80,8 +80,7 @@ def family(variant="objects"):
         raise ValueError(f"Expected a variant in {VARIANTS}, received {variant!r}.")
     return protocol.Family(
         name="wsol" if variant == "objects" else "wsol_background",
-        grids={config: protocol.Grid("guidance_weight" if config in PENALISED else "learning_rate",
-                                     WEIGHTS if config in PENALISED else RATES) for config in LABELS},
+        grids=protocol.tuned_grids(LABELS, PENALISED, WEIGHTS, RATES),
         metric="max_box_acc_v2",
         comparisons=(
             ("cutmix", "cam"), ("cutmix_guided", "cutmix"), ("cutmix_guided", "cutmix_random_mask"),
