@@ -5,6 +5,10 @@ apply, `"provenance"` (1 on the labelled target), `"source_labels"` (the
 two sources of a mix), `"groups"` (group ids for group-robust losses and
 metrics), `"bounding_boxes"` (keras-cv's) and `"labels"`, which
 `kpg.data.split_labels` moves out into the `y` of `fit`.
+
+Keypoint batches hold `"keypoints"` (the differentiated input, in place of
+`"images"`) and the structure the pooling reads: `"instance_ids"`,
+`"frame_ids"`, `"joint_ids"` and `"point_mask"` (`kpg.data.keypoints`).
 """
 
 IMAGES = "images"
@@ -13,3 +17,10 @@ SOURCE_LABELS = "source_labels"
 GROUPS = "groups"
 LABELS = "labels"
 BOUNDING_BOXES = "bounding_boxes"
+KEYPOINTS = "keypoints"
+INSTANCE_IDS = "instance_ids"
+FRAME_IDS = "frame_ids"
+JOINT_IDS = "joint_ids"
+POINT_MASK = "point_mask"
+#: The keys a keypoint model reads besides `"keypoints"`; never differentiated.
+POINT_STRUCTURE = (INSTANCE_IDS, FRAME_IDS, JOINT_IDS, POINT_MASK)

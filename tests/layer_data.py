@@ -58,5 +58,5 @@ def in_tf_data(layer, batch):
     """`layer` applied inside a `tf.data` pipeline to `batch` (one batch)."""
     import tensorflow as tf
 
-    dataset = tf.data.Dataset.from_tensor_slices(batch).batch(len(batch["images"]))
+    dataset = tf.data.Dataset.from_tensor_slices(batch).batch(len(next(iter(batch.values()))))
     return next(iter(dataset.map(layer)))

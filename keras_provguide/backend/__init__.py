@@ -15,8 +15,9 @@ which backend is active (`tests/test_package.py` checks it), except the
   along its `u_k`. Returns `(y_pred, aux, P, surrogate)`; the surrogate's
   parameter gradient equals that of `P`.
 - `check_model_runs_here(model)`: raises a clear `ValueError` before the
-  first step if the backend's kernels on this machine cannot run `model`
-  (TensorFlow without oneDNN and `channels_first` convolutions).
+  first step if the backend cannot run `model` right (TensorFlow without
+  oneDNN and `channels_first` convolutions; torch's forward-over-reverse
+  through `LayerNormalization`).
 - `FASTEST_SECOND_ORDER`: the path `second_order="auto"` takes, as measured.
 - `STATELESS_STEPS`: whether the backend's forward passes return their
   state rather than update it (JAX), so the `penalty_fraction` sub-batch

@@ -16,8 +16,28 @@ FASTEST_SECOND_ORDER = "double_backprop"
 
 
 def check_model_runs_here(model):
-    """Nothing to check: torch's CPU and GPU kernels run every Keras data format."""
-    del model
+    """Refuses `second_order="forward_over_reverse"` for models with `LayerNormalization`.
+
+    torch's kernels run every Keras data format. But the reverse-mode
+    derivative of torch's forward-mode formula for its fused `layer_norm`
+    (which Keras's `LayerNormalization` calls) is wrong: measured with torch
+    2.13 against double backprop, parameter gradients differed by more than
+    their own size. Forward-over-reverse differentiates exactly that;
+    double backprop (the `"auto"` path here) does not.
+    """
+    if getattr(model, "second_order_path", None) != "forward_over_reverse":
+        return
+    found = [
+        layer.name for layer in keras_internals.sublayers(model)
+        if isinstance(layer, keras.layers.LayerNormalization)
+    ]
+    if found:
+        raise ValueError(
+            "Expected `second_order='double_backprop'` (or 'auto') on torch for a model with "
+            f"LayerNormalization (layers {found[:3]}): torch's reverse-mode derivative of its "
+            "forward-mode layer_norm formula is wrong, so forward-over-reverse steps would be. "
+            "Received second_order='forward_over_reverse'."
+        )
 
 
 def check_jit_compile(value):

@@ -9,6 +9,8 @@ NumPy arrays in a documented dict schema, and builds in seconds.
   provenance recovered from the pixels.
 - `digit_localization`: digits on textures with boxes and masks.
 - `moving_digits`: clips of a digit crossing a texture, with per-frame boxes.
+- `keypoint_actions`: COCO-17 stick figures acting, as keypoint point
+  clouds, with a co-occurring object as the shortcut and the actor's boxes.
 
 Loaders of the published benchmark formats (your files on disk, checked
 line by line; `{split: dataset}` of the dict contract):
@@ -26,6 +28,7 @@ line by line; `{split: dataset}` of the dict contract):
 from keras_provguide.datasets.decoy_digits import decoy_digits
 from keras_provguide.datasets.digit_localization import digit_localization
 from keras_provguide.datasets.edited_digits import edited_digits
+from keras_provguide.datasets.keypoint_actions import keypoint_actions
 from keras_provguide.datasets.moving_digits import moving_digits
 from keras_provguide.datasets.published import (
     celeba,
@@ -39,5 +42,5 @@ from keras_provguide.datasets.spurious_digits import spurious_digits
 
 __all__ = [
     "celeba", "csv_manifest", "decoy_digits", "digit_localization", "edited_digits",
-    "edited_pairs", "moving_digits", "spurious_digits", "utkface", "waterbirds", "wsol_metadata",
+    "edited_pairs", "keypoint_actions", "moving_digits", "spurious_digits", "utkface", "waterbirds", "wsol_metadata",
 ]

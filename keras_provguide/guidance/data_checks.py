@@ -31,6 +31,8 @@ def check_data(model, x, y):
     num_classes = _num_classes(model, batch.images.shape)
     inputs_lib.check_batch_structure(batch, y, num_classes)
     inputs_lib.check_values(batch, y, num_classes)
+    if batch.context is not None:
+        inputs_lib.check_point_values(batch.context, getattr(model.backbone, "id_limits", None))
     _check_groups(model, _to_numpy(groups_lib.groups_of(x)), batch.images.shape[0])
 
 

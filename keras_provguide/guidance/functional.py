@@ -31,7 +31,7 @@ def input_gradients(model, images, labels=None, score="logit"):
     saliency = np.abs(grads).sum(axis=-1)
     ```
     """
-    batch = inputs_lib.GuidedBatch(images, None, None)
+    batch = _as_batch(images, None, None)
     grads, _ = _gradients(model, batch, labels, score)
     return ops.convert_to_numpy(grads[0])
 
@@ -64,7 +64,7 @@ def guidance_penalty(
         raise ValueError(
             "Expected a `provenance` array broadcastable to `images`, received None."
         )
-    batch = inputs_lib.GuidedBatch(images, provenance, source_labels)
+    batch = _as_batch(images, provenance, source_labels)
     grads, batch = _gradients(model, batch, labels, score)
     return float(
         penalty_lib.penalty_from_gradients(
@@ -73,11 +73,23 @@ def guidance_penalty(
     )
 
 
+def _as_batch(images, provenance, source_labels):
+    """A `GuidedBatch` of an image array, or of a keypoint batch's dict (its structure as context)."""
+    if isinstance(images, dict):
+        batch = inputs_lib.unpack_inputs(images)
+        return batch._replace(provenance=provenance, source_labels=source_labels)
+    return inputs_lib.GuidedBatch(images, provenance, source_labels)
+
+
+def _numpy(value):
+    if isinstance(value, dict):
+        return {key: _numpy(v) for key, v in value.items()}
+    return None if value is None else np.asarray(ops.convert_to_numpy(value))
+
+
 def _gradients(model, batch, labels, score):
     penalty_lib.check_options(score=score)
-    batch = inputs_lib.GuidedBatch(
-        *(None if t is None else np.asarray(ops.convert_to_numpy(t)) for t in batch)
-    )
+    batch = inputs_lib.GuidedBatch(*(_numpy(t) for t in batch))
     if labels is not None:
         labels = np.asarray(ops.convert_to_numpy(labels))
     inputs_lib.check_batch_structure(batch)
@@ -86,10 +98,13 @@ def _gradients(model, batch, labels, score):
     # for subclassed backbones that cannot compute output shapes. One sample
     # is enough unless the labels default to the predicted classes.
     if labels is None and batch.source_labels is None:
-        logits = ops.convert_to_numpy(model(batch.images, training=False))
+        logits = ops.convert_to_numpy(model(batch.model_inputs(batch.images), training=False))
         labels = np.argmax(logits, -1)
     else:
-        logits = model(batch.images[:1], training=False)
+        first = batch._replace(context=None if batch.context is None else _numpy(
+            {key: value[:1] for key, value in batch.context.items()}
+        ))
+        logits = model(first.model_inputs(batch.images[:1]), training=False)
     num_classes = logits.shape[-1]
     if batch.source_labels is None:
         inputs_lib.check_labels_shape(labels.shape, batch.images.shape[0], num_classes)
@@ -104,7 +119,9 @@ def _gradients(model, batch, labels, score):
     non_trainable = [v.value for v in model.non_trainable_variables]
 
     def forward(images):
-        y_pred, _ = model.stateless_call(trainable, non_trainable, images, training=False)
+        y_pred, _ = model.stateless_call(
+            trainable, non_trainable, batch.model_inputs(images), training=False
+        )
         return y_pred, None
 
     def scores_fn(y_pred):

@@ -282,22 +282,21 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
             return super().compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def build(self, input_shape=None):
-        if isinstance(input_shape, dict):
-            input_shape = input_shape[inputs_lib.IMAGES]
+        input_shape = _backbone_input_shape(input_shape)
         if not self.backbone.built and input_shape is not None:
             # A symbolic call builds every sublayer, also of a subclassed
             # backbone without a `build()` of its own.
-            self.backbone(keras.KerasTensor(tuple(input_shape)))
+            self.backbone(keras.tree.map_shape_structure(
+                lambda shape: keras.KerasTensor(tuple(shape)), input_shape
+            ))
         self.built = True
 
     def call(self, inputs, training=None):
-        images = inputs_lib.unpack_inputs(inputs).images
-        return self.backbone(images, training=training)
+        batch = inputs_lib.unpack_inputs(inputs)
+        return self.backbone(batch.model_inputs(batch.images), training=training)
 
     def compute_output_shape(self, input_shape):
-        if isinstance(input_shape, dict):
-            input_shape = input_shape[inputs_lib.IMAGES]
-        return self.backbone.compute_output_shape(input_shape)
+        return self.backbone.compute_output_shape(_backbone_input_shape(input_shape))
 
     # Value checks need concrete data, so they run once, before the compiled
     # steps (`data_checks.check_data`): on whole arrays, or on the first batch.
@@ -360,6 +359,16 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
 
 
 SECOND_ORDER = ("auto", "forward_over_reverse", "double_backprop", "finite_difference")
+
+
+def _backbone_input_shape(input_shape):
+    """The shape(s) the backbone takes: the images' shape, or a keypoint batch's dict of shapes."""
+    if not isinstance(input_shape, dict):
+        return input_shape
+    if inputs_lib.IMAGES not in input_shape and inputs_lib.KEYPOINTS in input_shape:
+        keys = (inputs_lib.KEYPOINTS, *inputs_lib.POINT_STRUCTURE)
+        return {key: shape for key, shape in input_shape.items() if key in keys}
+    return input_shape[inputs_lib.IMAGES]
 
 
 def _bind(method, model, args, kwargs):

@@ -13,26 +13,48 @@ import collections
 import numpy as np
 from keras import backend
 
-from keras_provguide.keys import IMAGES, PROVENANCE, SOURCE_LABELS
-
-GuidedBatch = collections.namedtuple(
-    "GuidedBatch", ["images", "provenance", "source_labels"]
+from keras_provguide.keys import (
+    FRAME_IDS, IMAGES, INSTANCE_IDS, JOINT_IDS, KEYPOINTS, POINT_MASK, POINT_STRUCTURE, PROVENANCE,
+    SOURCE_LABELS,
 )
+
+
+class GuidedBatch(collections.namedtuple(
+    "GuidedBatch", ["images", "provenance", "source_labels", "context"], defaults=(None,)
+)):
+    """A batch as the penalty sees it.
+
+    `images` is the differentiated input: images, clips, or a keypoint
+    batch's `"keypoints"` `(B, N, C)`. `context` is `None`, or for keypoint
+    batches the dict of the structure the model reads and nobody
+    differentiates (`"instance_ids"`, `"frame_ids"`, `"joint_ids"`,
+    `"point_mask"`, those present).
+    """
+
+    def model_inputs(self, images):
+        """What the backbone is called with, `images` standing for the differentiated input."""
+        if self.context is None:
+            return images
+        return {KEYPOINTS: images, **self.context}
 
 
 
 def unpack_inputs(x):
     """Splits model inputs into a `GuidedBatch`.
 
-    `x` is an image tensor, or a dict holding `"images"` and optionally
+    `x` is an image tensor, or a dict holding `"images"` (or, for keypoint
+    models, `"keypoints"` with the point structure) and optionally
     `"provenance"` and `"source_labels"`. Other keys (labels, groups, boxes
     carried by a data pipeline) are ignored.
     """
     if isinstance(x, dict):
+        if IMAGES not in x and KEYPOINTS in x:
+            context = {key: x[key] for key in POINT_STRUCTURE if key in x}
+            return GuidedBatch(x[KEYPOINTS], x.get(PROVENANCE), x.get(SOURCE_LABELS), context)
         if IMAGES not in x:
             raise ValueError(
-                "Expected the inputs dict to hold an 'images' entry, received "
-                f"keys {sorted(x)}."
+                "Expected the inputs dict to hold an 'images' entry (or "
+                f"'keypoints' for a keypoint model), received keys {sorted(x)}."
             )
         return GuidedBatch(x[IMAGES], x.get(PROVENANCE), x.get(SOURCE_LABELS))
     if isinstance(x, (list, tuple)):
@@ -84,6 +106,23 @@ def check_batch_structure(batch, labels=None, num_classes=None):
             )
     if labels is not None and batch.source_labels is None:
         check_labels_shape(_shape(labels), images_shape[0], num_classes)
+    if batch.context is not None:
+        check_point_structure(images_shape, {k: _shape(v) for k, v in batch.context.items()})
+
+
+def check_point_structure(keypoints_shape, shapes):
+    """Static checks of a keypoint batch: `(B, N, C)` keypoints, `(B, N)` structure arrays."""
+    if len(keypoints_shape) != 3:
+        raise ValueError(
+            "Expected 'keypoints' of shape (batch, points, channels), received "
+            f"shape {keypoints_shape}."
+        )
+    for key, shape in shapes.items():
+        if len(shape) != 2 or not all(_dims_match(a, b) for a, b in zip(shape, keypoints_shape)):
+            raise ValueError(
+                f"Expected '{key}' of shape (batch, points) = {keypoints_shape[:2]}, "
+                f"matching 'keypoints' {keypoints_shape}, received {shape}."
+            )
 
 
 def check_provenance_shape(images_shape, provenance_shape):
@@ -117,11 +156,14 @@ def check_labels_shape(labels_shape, batch_size, num_classes):
 def check_values(batch, labels=None, num_classes=None):
     """Value checks on NumPy-convertible data; raises `ValueError`."""
     images = np.asarray(batch.images)
+    name = "images" if batch.context is None else KEYPOINTS
     if not np.all(np.isfinite(images)):
         raise ValueError(
-            f"'images' hold {int(np.sum(~np.isfinite(images)))} NaN or "
+            f"'{name}' hold {int(np.sum(~np.isfinite(images)))} NaN or "
             "infinite values; expected finite values."
         )
+    if batch.context is not None:
+        check_point_values(batch.context)
     if batch.provenance is not None:
         provenance = np.asarray(batch.provenance)
         if np.any(np.isnan(provenance)):
@@ -141,6 +183,34 @@ def check_values(batch, labels=None, num_classes=None):
         _check_class_ids(np.asarray(batch.source_labels), num_classes, "source_labels")
     elif labels is not None and np.ndim(labels) == 1:
         _check_class_ids(np.asarray(labels), num_classes, "labels")
+
+
+def check_point_values(context, limits=None):
+    """Value checks of a keypoint batch's structure; `limits` maps a key to its bound (ids < bound).
+
+    Ids are non-negative integers; `"point_mask"` holds 0 or 1.
+    """
+    limits = limits or {}
+    for key in (INSTANCE_IDS, FRAME_IDS, JOINT_IDS):
+        if key not in context:
+            continue
+        ids = np.asarray(context[key])
+        if not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"Expected integer '{key}', received dtype {ids.dtype}.")
+        bound = limits.get(key)
+        if ids.size and (ids.min() < 0 or (bound is not None and ids.max() >= bound)):
+            expected = f"[0, {bound - 1}]" if bound is not None else "values >= 0"
+            raise ValueError(
+                f"Expected '{key}' in {expected}, received values in "
+                f"[{int(ids.min())}, {int(ids.max())}]."
+            )
+    if POINT_MASK in context:
+        mask = np.asarray(context[POINT_MASK])
+        if mask.size and not np.all((mask == 0) | (mask == 1)):
+            raise ValueError(
+                "Expected 'point_mask' of 0 (padding) and 1 (a point), received "
+                f"values {np.unique(mask)[:5].tolist()}."
+            )
 
 
 def _check_class_ids(ids, num_classes, key):

@@ -42,6 +42,8 @@ def forward_and_penalty(model, forward, batch, y, sample_weight, training, due=T
     where it is false, the step is a plain forward pass with `P = 0`.
     """
 
+    forward = with_context(forward, batch)
+
     def plain():
         y_pred, aux = forward(batch.images)
         return y_pred, aux, ops.zeros((), dtype="float32")
@@ -71,10 +73,12 @@ def _sub_batch_forward(model, forward, batch, y, sample_weight):
         count = ops.cast(ops.ceil(ops.cast(size, "float32") * model.penalty_fraction), "int32")
 
     def head(value):
+        if isinstance(value, dict):
+            return {key: head(v) for key, v in value.items()}
         return None if value is None else value[:count]
 
     sub_batch = inputs_lib.GuidedBatch(*(head(v) for v in batch))
-    sub_forward = _state_free(model, forward)  # The full batch updates the statistics.
+    sub_forward = _state_free(model, forward, sub_batch)  # The full batch updates the statistics.
     _, _, penalty = _full_batch_forward(
         model, sub_forward, sub_batch, head(y), head(sample_weight), training=True
     )
@@ -105,7 +109,8 @@ def _full_batch_forward(model, forward, batch, y, sample_weight, training):
             )
 
         y_pred, aux, value, surrogate = backend_autodiff.forward_over_reverse(
-            forward, lambda: stateless_forward(model), batch.images, scores_fn, directions_fn
+            forward, lambda: with_context(stateless_forward(model), batch), batch.images, scores_fn,
+            directions_fn,
         )
         # The value of P, with the parameter gradient of the surrogate
         # (which equals that of P).
@@ -134,7 +139,7 @@ def _finite_difference_forward(model, forward, batch, scores_fn, sample_weight):
     loss); the shifted pass is stateless.
     """
     _check_step_survives_rounding(model)
-    shifted_forward = _state_free(model, forward)  # Before the clean pass: the same random state.
+    shifted_forward = _state_free(model, forward, batch)  # Before the clean pass: the same random state.
     images = ops.convert_to_tensor(batch.images)
     y_pred, aux, grads = autodiff.get().input_gradients(forward, images, scores_fn, create_graph=False)
     value, directions = penalty_lib.penalty_directions(
@@ -181,11 +186,26 @@ def _root_mean_square(tensor):
     return ops.sqrt(ops.mean(ops.square(ops.cast(tensor, "float32"))))
 
 
-def _state_free(model, forward):
-    """A training forward pass that updates no state: `forward` where steps are stateless (JAX)."""
+def with_context(forward, batch):
+    """`forward` of the differentiated input alone: the batch's context (keypoint structure) added back.
+
+    The backends' forward passes take the model's whole input; the
+    second-order paths differentiate, and shift, only `batch.images`.
+    """
+    if batch.context is None:
+        return forward
+    return lambda images: forward(batch.model_inputs(images))
+
+
+def _state_free(model, forward, batch):
+    """A training forward pass that updates no state: `forward` where steps are stateless (JAX).
+
+    `forward` already carries the context of `batch`; the stateless one is
+    given it here.
+    """
     if autodiff.get().STATELESS_STEPS:
         return forward  # Its state output is dropped.
-    stateless = stateless_forward(model, snapshot=True)
+    stateless = with_context(stateless_forward(model, snapshot=True), batch)
     return lambda images: (stateless(images), None)
 
 

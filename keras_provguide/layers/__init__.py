@@ -11,6 +11,10 @@ Every layer takes and returns a dict of batch arrays (`"images"`,
   edits).
 - Mask-aligned geometric augmentation: `RandomFlip`, `RandomCrop`,
   `RandomTranslation`, `RandomZoom`, `RandomRotation`.
+- Keypoint point clouds (`kpg.data.keypoints`): `ProvenanceBatchMix` (two
+  clips' points in one sample, SKP's batch mixing), and `KeypointFlip`,
+  `KeypointScale`, `KeypointTranslate`, `KeypointTemporalCrop`,
+  `PointDropout`.
 """
 
 from keras_provguide.layers.aligned_augmentation import (
@@ -23,11 +27,25 @@ from keras_provguide.layers.aligned_augmentation import (
 from keras_provguide.layers.composite import Composite
 from keras_provguide.layers.cut_mix import ProvenanceCutMix
 from keras_provguide.layers.edit_provenance import edit_provenance
+from keras_provguide.layers.keypoint_layers import (
+    KeypointFlip,
+    KeypointScale,
+    KeypointTemporalCrop,
+    KeypointTranslate,
+    PointDropout,
+    ProvenanceBatchMix,
+)
 from keras_provguide.layers.resize_mix import ProvenanceResizeMix
 from keras_provguide.layers.temporal_mix import ProvenanceTemporalMix
 
 __all__ = [
     "Composite",
+    "KeypointFlip",
+    "KeypointScale",
+    "KeypointTemporalCrop",
+    "KeypointTranslate",
+    "PointDropout",
+    "ProvenanceBatchMix",
     "ProvenanceCutMix",
     "ProvenanceResizeMix",
     "ProvenanceTemporalMix",

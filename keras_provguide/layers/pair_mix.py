@@ -42,12 +42,7 @@ class PairMix(base.ProvenanceLayer):
             )
         images = self._float(data[base.IMAGES])
         class_ids, num_classes = self._class_ids(data[base.LABELS])
-        batch = ops.shape(images)[0]
-        # Pair along a random cycle through the batch, so no sample draws itself.
-        order = ops.random.shuffle(ops.numpy.arange(batch, dtype="int32"), seed=seed)
-        partners = ops.numpy.take(
-            ops.numpy.roll(order, -1), ops.numpy.argsort(order), axis=0
-        )
+        partners = self._partners(ops.shape(images)[0], seed)
         partner_images = ops.numpy.take(images, partners, axis=0)
         region, partner_images = self.partner_region(partner_images, seed)
 
@@ -86,6 +81,12 @@ class PairMix(base.ProvenanceLayer):
     def partner_boxes(self, batch, height, width, seed):
         """`(B, 4)` boxes `(x0, y0, x1, y1)` in pixels where the partner shows."""
         raise NotImplementedError
+
+    def _partners(self, batch, seed):
+        """Each sample's partner index: a random cycle through the batch, so no sample draws itself."""
+        ops = self.backend
+        order = ops.random.shuffle(ops.numpy.arange(batch, dtype="int32"), seed=seed)
+        return ops.numpy.take(ops.numpy.roll(order, -1), ops.numpy.argsort(order), axis=0)
 
     def _class_ids(self, labels):
         ops = self.backend

@@ -10,6 +10,10 @@ Object Localization Methods Right" (CVPR 2020) and their reference code:
 - Clips: `frame_localization_accuracy` (per-frame boxes at IoU 0.5),
   `tube_iou` and `tube_accuracy` (video-level action tubes), `frame_iou`.
 
+Keypoint action localization (`actions`, ACT's conventions, inclusive
+boxes): `frame_ap`, `video_ap`, `link_tubes`, `detection_rows`,
+`ground_truth_tubes`, `iou3dt`.
+
 Box conventions: our boxes are `(x0, y0, x1, y1)` pixel corners with
 exclusive ends (Keras's `xyxy`, as `kpg.layers` and `kpg.datasets` produce
 them). The reference protocol counts boxes inclusively (`x1` is the last
@@ -18,6 +22,14 @@ boxes and convert them; `boxes_from_score_map` returns the reference's
 inclusive boxes, so the numbers match the reference code exactly.
 """
 
+from keras_provguide.localization.actions import (
+    detection_rows,
+    frame_ap,
+    ground_truth_tubes,
+    iou3dt,
+    link_tubes,
+    video_ap,
+)
 from keras_provguide.localization.clips import frame_iou, frame_localization_accuracy, tube_accuracy, tube_iou
 from keras_provguide.localization.wsol import (
     box_iou,
@@ -31,6 +43,12 @@ from keras_provguide.localization.wsol import (
 
 __all__ = [
     "box_iou",
+    "detection_rows",
+    "frame_ap",
+    "ground_truth_tubes",
+    "iou3dt",
+    "link_tubes",
+    "video_ap",
     "boxes_from_score_map",
     "frame_iou",
     "frame_localization_accuracy",
