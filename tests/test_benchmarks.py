@@ -439,12 +439,14 @@ def test_every_familys_pools_hold_at_least_500_examples_in_their_smallest_group(
     import clip_localization
     import decoy_ablations
     import ffr_guidance
+    import keypoint_localization
     import protocol
 
     import keras_provguide as kpg
 
-    groups = {"ffr": 4, "edits": 4, "wsol": 10, "wsol_background": 10, "clips": 10, "clips_background": 10}
-    families = [ffr_guidance.FAMILY, edits_classification.FAMILY,
+    groups = {"ffr": 4, "edits": 4, "wsol": 10, "wsol_background": 10, "clips": 10, "clips_background": 10,
+              "keypoints": keypoint_localization.SETTINGS["num_classes"]}
+    families = [ffr_guidance.FAMILY, edits_classification.FAMILY, keypoint_localization.FAMILY,
                 *(module.family(v) for module in (wsol_digits, clip_localization) for v in module.VARIANTS)]
     for family in families:
         for split in ("num_val", "num_test"):
@@ -455,3 +457,20 @@ def test_every_familys_pools_hold_at_least_500_examples_in_their_smallest_group(
                                      pool_seed=settings["pool_seed"])
     for split in ("val", "test"):
         assert np.bincount(data[split]["labels"]).min() >= protocol.MIN_GROUP_SIZE
+
+
+def test_keypoint_family_pools_are_class_balanced_and_fixed_across_seeds_and_its_probe_reads_the_shortcut():
+    import keypoint_localization
+
+    settings = dict(keypoint_localization.SETTINGS, num_train=40, num_val=8, num_test=8)
+    first, second = (keypoint_localization.data_of(seed, settings) for seed in (0, 1))
+    for split in ("val", "test"):
+        np.testing.assert_array_equal(first[split]["keypoints"], second[split]["keypoints"])
+        assert np.bincount(first[split]["labels"]).tolist() == [2, 2, 2, 2]
+    assert not np.array_equal(first["train"]["keypoints"], second["train"]["keypoints"])
+    probe = keypoint_localization.object_probe(
+        *(keypoint_localization.data_of(0, dict(settings, num_train=400, num_test=400))[s] for s in ("train", "test"))
+    )
+    assert probe["train_accuracy"] > 0.85 and probe["test_accuracy"] < 0.4
+    records = list(keypoint_localization.worker_trials([(0, "batch_mix_guided", 1.0)], dict(settings, epochs=1)))
+    assert set(records[0]["metrics"]) >= {"frame_ap", "video_ap", "clip_accuracy", "val_frame_ap"}

@@ -124,6 +124,32 @@ def test_clip_ablations_keep_the_partner_length_and_change_only_the_mask():
     assert set(whole) == {"images", "provenance"} and float(tf.reduce_max(whole["provenance"])) == 0.0
 
 
+def test_keypoint_action_localization_example():
+    results = _load("keypoint_action_localization").main([
+        "--configs", "skp", "batch_mix_guided", "--epochs", "1", "--num-train", "32", "--num-test", "8",
+    ])
+    for result in results.values():
+        for key in ("clip_accuracy", "frame_ap", "video_ap"):
+            assert 0.0 <= result[key] <= 1.0
+
+
+def test_keypoint_ablations_change_only_the_mask():
+    import tensorflow as tf
+
+    example = _load("keypoint_action_localization")
+    data = example.load_data(num_train=32, num_test=4, seed=1)
+    true, _ = next(iter(example.training_data(data["train"], "batch_mix_guided", 4, 32, seed=0)))
+    fake, _ = next(iter(example.training_data(data["train"], "batch_mix_random_mask", 4, 32, seed=0)))
+    np.testing.assert_array_equal(fake["keypoints"].numpy(), true["keypoints"].numpy())
+    share = lambda p: float(tf.reduce_mean(p[..., 0] * true["point_mask"]))  # noqa: E731
+    assert abs(share(fake["provenance"]) - share(true["provenance"])) < 0.05
+    assert float(tf.reduce_mean(tf.abs(fake["provenance"] - true["provenance"]))) > 0.2
+    whole, _ = example._every_point_penalty(true, None)
+    assert "source_labels" not in whole and float(tf.reduce_max(whole["provenance"])) == 0.0
+    plain, _ = next(iter(example.training_data(data["train"], "batch_mix", 4, 32, seed=0)))
+    assert "provenance" not in plain and plain["keypoints"].shape[1] == true["keypoints"].shape[1]
+
+
 def _two_device_example_command(*args):
     script = str(EXAMPLES / "distributed.py")
     if BACKEND == "torch":

@@ -22,7 +22,10 @@ line by line; `{split: dataset}` of the dict contract):
 - `csv_manifest`: your own data (path, label, split, optional group and
   provenance mask);
 - `edited_pairs`: originals and their generative edits, provenance
-  recovered from each pair.
+  recovered from each pair;
+- `pyskl_annotations`, `ucf101_24_ground_truth`, `keypoint_action_clips`:
+  pyskl / MMAction2 skeleton pickles and the ACT / MOC UCF101-24 ground
+  truth, joined into keypoint clips.
 """
 
 from keras_provguide.datasets.decoy_digits import decoy_digits
@@ -38,9 +41,15 @@ from keras_provguide.datasets.published import (
     waterbirds,
     wsol_metadata,
 )
+from keras_provguide.datasets.skeleton_files import (
+    keypoint_action_clips,
+    pyskl_annotations,
+    ucf101_24_ground_truth,
+)
 from keras_provguide.datasets.spurious_digits import spurious_digits
 
 __all__ = [
     "celeba", "csv_manifest", "decoy_digits", "digit_localization", "edited_digits",
-    "edited_pairs", "keypoint_actions", "moving_digits", "spurious_digits", "utkface", "waterbirds", "wsol_metadata",
+    "edited_pairs", "keypoint_action_clips", "keypoint_actions", "moving_digits",
+    "pyskl_annotations", "spurious_digits", "ucf101_24_ground_truth", "utkface", "waterbirds", "wsol_metadata",
 ]

@@ -159,8 +159,8 @@ class KeypointLocalizer(keras.Model):
 
         Args:
             inputs: the keypoint batch dict.
-            image_size: `(height, width)` to scale the boxes to pixels;
-                `None` keeps the keypoints' units.
+            image_size: `(height, width)` to scale the boxes to pixels,
+                or one per clip `(B, 2)`; `None` keeps the keypoints' units.
             batch_size: clips per forward pass.
 
         Returns:
@@ -175,8 +175,9 @@ class KeypointLocalizer(keras.Model):
         probabilities = np.exp(shifted) / np.exp(shifted).sum(axis=-1, keepdims=True)
         found = boxes[clip, frame, instance]
         if image_size is not None:
-            height, width = image_size
-            found = found * np.array([width, height, width, height], "float32")
+            size = np.asarray(image_size, "float32")
+            size = size[clip] if size.ndim == 2 else np.broadcast_to(size, (len(clip), 2))
+            found = found * np.concatenate([size[:, ::-1], size[:, ::-1]], axis=1)
         return {
             "clip": clip.astype("int32"), "frame": frame.astype("int32"), "instance": instance.astype("int32"),
             "boxes": found, "scores": probabilities[clip, frame, instance],
