@@ -14,7 +14,14 @@ import numpy as np
 from keras import backend
 
 from keras_provguide.keys import (
-    FRAME_IDS, IMAGES, INSTANCE_IDS, JOINT_IDS, KEYPOINTS, POINT_MASK, POINT_STRUCTURE, PROVENANCE,
+    FRAME_IDS,
+    IMAGES,
+    INSTANCE_IDS,
+    JOINT_IDS,
+    KEYPOINTS,
+    POINT_MASK,
+    POINT_STRUCTURE,
+    PROVENANCE,
     SOURCE_LABELS,
 )
 

@@ -11,7 +11,14 @@ import keras
 
 from keras_provguide.data.keypoints import COCO_LEFT_RIGHT
 from keras_provguide.keys import (
-    FRAME_IDS, INSTANCE_IDS, JOINT_IDS, KEYPOINTS, LABELS, POINT_MASK, PROVENANCE, SOURCE_LABELS,
+    FRAME_IDS,
+    INSTANCE_IDS,
+    JOINT_IDS,
+    KEYPOINTS,
+    LABELS,
+    POINT_MASK,
+    PROVENANCE,
+    SOURCE_LABELS,
 )
 from keras_provguide.layers import base, pair_mix
 

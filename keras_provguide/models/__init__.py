@@ -21,13 +21,12 @@
 from keras_provguide.models.cam_localizer import CAMLocalizer
 from keras_provguide.models.clip_localizer import ClipLocalizer
 from keras_provguide.models.image_classifier import ImageClassifier
-from keras_provguide.models.keypoint_localizer import KeypointLocalizer
 from keras_provguide.models.keras_hub_backbones import keras_hub_backbone
+from keras_provguide.models.keypoint_localizer import KeypointLocalizer
 from keras_provguide.models.small_resnet import small_resnet
 from keras_provguide.models.wsol_backbones import resnet50, resnet50_stride1, vgg16_gap
 
 __all__ = [
-    "CAMLocalizer", "ClipLocalizer", "ImageClassifier", "KeypointLocalizer", "keras_hub_backbone", "resnet50", "resnet50_stride1",
-    "small_resnet",
-    "vgg16_gap",
+    "CAMLocalizer", "ClipLocalizer", "ImageClassifier", "KeypointLocalizer", "keras_hub_backbone",
+    "resnet50", "resnet50_stride1", "small_resnet", "vgg16_gap",
 ]
