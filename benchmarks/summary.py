@@ -25,6 +25,7 @@ FAMILIES = (
     ("decoy_ablations", None), ("ffr_guidance", None), ("edits_classification", None),
     ("wsol_digits", "objects"), ("wsol_digits", "background"),
     ("clip_localization", "objects"), ("clip_localization", "background"),
+    ("keypoint_localization", None),
 )
 START, END = "<!-- summary:start -->", "<!-- summary:end -->"
 READMES = (os.path.join(HERE, "README.md"), os.path.join(HERE, os.pardir, "README.md"))
