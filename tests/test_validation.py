@@ -77,7 +77,8 @@ BAD_INPUTS = {
     "nan_images": (with_(images=nan_at_first(IMAGES)), LABELS, r"'images' hold 1 NaN"),
     "nan_provenance": (with_(provenance=nan_at_first(MASK)), LABELS, r"'provenance' holds 1 NaN"),
     "missing_images": (
-        {"provenance": MASK}, LABELS, r"'images' entry \(or 'keypoints' for a keypoint model\), received keys \['provenance'\]"
+        {"provenance": MASK}, LABELS,
+        r"'images' entry \(or 'keypoints' for a keypoint model\), received keys \['provenance'\]",
     ),
     "source_labels_without_provenance": (
         {"images": IMAGES, "source_labels": np.zeros((B, 2), "int32")},
