@@ -190,12 +190,17 @@ def write_text(path, text):
     _write_atomically(path, lambda file: file.write(text))
 
 
-def _write_atomically(path, write):
+def write_bytes(path, write):
+    """Calls `write(file)` on a binary file that replaces `path` atomically (a PNG, say)."""
+    _write_atomically(path, write, mode="wb")
+
+
+def _write_atomically(path, write, mode="w"):
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=directory, suffix=".tmp")
     try:
-        with os.fdopen(handle, "w") as file:
+        with os.fdopen(handle, mode) as file:
             write(file)
         os.replace(temporary, path)
     except BaseException:

@@ -364,6 +364,36 @@ def _mean_interval(values):
     return {"mean": mean, "low": mean - half, "high": mean + half}
 
 
+def figure(family, summaries, path):
+    """A PNG of each configuration's test metric, mean and 95% interval, one row per backend.
+
+    Configurations not yet evaluated are left out; nothing is written when
+    none is.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    panels = [(s, [r for r in s["rows"] if "mean" in r]) for s in summaries]
+    panels = [(s, rows) for s, rows in panels if rows]
+    if not panels:
+        return
+    height = max(len(rows) for _, rows in panels)
+    fig = Figure(figsize=(6.5, 0.5 + 0.45 * height * len(panels)))
+    FigureCanvasAgg(fig)
+    for index, (summary, rows) in enumerate(panels):
+        axis = fig.add_subplot(len(panels), 1, index + 1)
+        means = [r["mean"] for r in rows]
+        errors = [[r["mean"] - r["low"] for r in rows], [r["high"] - r["mean"] for r in rows]]
+        axis.errorbar(means, range(len(rows)), xerr=errors, fmt="o", capsize=3)
+        axis.set_yticks(range(len(rows)), [family.labels.get(r["config"], r["config"]) for r in rows], fontsize=8)
+        axis.invert_yaxis()
+        axis.set_title(f"{family.name}, {summary['backend']}: test {family.metric}, mean and 95% interval",
+                       fontsize=9)
+        axis.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    common.write_bytes(path, lambda file: fig.savefig(file, format="png", dpi=110))
+
+
 def report(family, summaries):
     """The family's Markdown: controls, selected results, paired differences, fixed weights."""
     label = family.labels.get
@@ -554,6 +584,7 @@ def main(module, argv=None):
     common.write_json(stem + ".json", {"environment": common.environment(), "settings": settings,
                                        "pool_seed": POOL_SEED, "eval_seeds": list(family.eval_seeds),
                                        "summaries": summaries})
+    figure(family, summaries, stem + ".png")
     print(markdown)
     if stop:
         # The report is written first: a failed control is a result too.

@@ -187,6 +187,10 @@ def test_a_whole_run_gives_equal_trials_reports_intervals_and_resumes(tmp_path, 
     assert summary["probes"][0]["test_accuracy"] == 0.5
     markdown = open(str(tmp_path / "toy.md")).read()
     assert "Positive control 1" in markdown and "+0.100 [+0.100, +0.100] (3 seeds)" in markdown
+    from PIL import Image
+
+    with Image.open(str(tmp_path / "toy.png")) as picture:  # The figure of the selected results.
+        assert picture.format == "PNG" and picture.size[0] > 300
     # Resumed: nothing is trained again.
     protocol.main(toy_family, ["--backends", "jax", "--output", output])
     assert len(open(output).readlines()) == len(records)
