@@ -22,8 +22,9 @@ def check_model_runs_here(model):
     derivative of torch's forward-mode formula for its fused `layer_norm`
     (which Keras's `LayerNormalization` calls) is wrong: measured with torch
     2.13 against double backprop, parameter gradients differed by more than
-    their own size. Forward-over-reverse differentiates exactly that;
-    double backprop (the `"auto"` path here) does not.
+    their own size (pytorch/pytorch#196700 reports the same formula's
+    second-order JVP wrong). Forward-over-reverse differentiates exactly
+    that; double backprop (the `"auto"` path here) does not.
     """
     if getattr(model, "second_order_path", None) != "forward_over_reverse":
         return
