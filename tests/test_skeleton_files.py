@@ -104,14 +104,13 @@ def test_unjoinable_names_are_refused(tmp_path):
         kpg.datasets.keypoint_action_clips(annotations, kpg.datasets.ucf101_24_ground_truth(ground_truth))
 
 
-@pytest.mark.parametrize("config", ["skp", "batch_mix_guided"])
-def test_ucf101_24_recipe_runs_end_to_end(tmp_path, config, capsys):
+def test_ucf101_24_recipe_runs_end_to_end(tmp_path, capsys):
     skeletons, ground_truth = _write_fixture(tmp_path)
     spec = importlib.util.spec_from_file_location("ucf101_24_keypoints", RECIPE)
     recipe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recipe)
     results = recipe.main([
-        "--skeletons", str(skeletons), "--ground-truth", str(ground_truth), "--config", config,
+        "--skeletons", str(skeletons), "--ground-truth", str(ground_truth), "--config", "batch_mix_guided",
         "--num-frames", "4", "--max-persons", "2", "--width", "8", "--batch-size", "2", "--epochs", "2",
         "--verbose", "0", "--output-dir", str(tmp_path / "run"),
     ])
@@ -120,3 +119,19 @@ def test_ucf101_24_recipe_runs_end_to_end(tmp_path, config, capsys):
     header, *rows = (line.split(",") for line in (tmp_path / "run" / "log.csv").read_text().splitlines())
     assert len(rows) == 2 and "loss" in header
     assert "| test |" in capsys.readouterr().out
+
+
+def test_ucf101_24_recipe_pipelines_mix_only_where_asked(tmp_path):
+    skeletons, ground_truth = _write_fixture(tmp_path)
+    spec = importlib.util.spec_from_file_location("ucf101_24_keypoints", RECIPE)
+    recipe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(recipe)
+    clips = kpg.datasets.keypoint_action_clips(
+        kpg.datasets.pyskl_annotations(skeletons), kpg.datasets.ucf101_24_ground_truth(ground_truth), num_frames=4)
+    points = clips["train"]["keypoints"].shape[1]
+    shapes = {}
+    for config in recipe.CONFIGS:
+        inputs, labels = next(iter(recipe.training_pipeline(clips["train"], config, 2, 4, seed=0)))
+        shapes[config] = (inputs["keypoints"].shape[1], "provenance" in inputs, labels.shape)
+    assert shapes == {"skp": (points, False, (4, 2)), "batch_mix": (2 * points, False, (4, 2)),
+                      "batch_mix_guided": (2 * points, True, (4, 2))}
