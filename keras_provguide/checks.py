@@ -28,3 +28,15 @@ def _float_at_least(value, name, bound, accept):
     if not np.isfinite(number) or not accept(number):
         raise ValueError(f"Expected `{name}` to be a float {bound}, received {value!r}.")
     return number
+
+
+def share(value, name, open_low=False):
+    """`value` as a float in [0, 1] (in (0, 1] with `open_low`), or a `ValueError` naming `name`."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if not (0.0 < number <= 1.0 if open_low else 0.0 <= number <= 1.0):
+        interval = "(0, 1]" if open_low else "[0, 1]"
+        raise ValueError(f"Expected `{name}` as a float in {interval}, received {value!r}.")
+    return number

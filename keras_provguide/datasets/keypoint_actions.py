@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from keras_provguide.checks import int_at_least
+from keras_provguide.checks import int_at_least, share
 from keras_provguide.data.keypoints import skeletons_to_points
 from keras_provguide.keys import FRAME_IDS, INSTANCE_IDS, JOINT_IDS, KEYPOINTS, POINT_MASK
 
@@ -81,8 +81,8 @@ def keypoint_actions(
     int_at_least(num_frames, 2, "num_frames")
     int_at_least(max_persons, 2, "max_persons")
     height, width = _pair(image_size)
-    min_duration = _share(min_duration, "min_duration", open_low=True)
-    object_bias = _share(object_bias, "object_bias")
+    min_duration = share(min_duration, "min_duration", open_low=True)
+    object_bias = share(object_bias, "object_bias")
     shape = (num_classes, num_frames, (height, width), max_persons, min_duration)
     rng = np.random.default_rng(seed)
     splits = {"train": _split(rng, num_train, shape, object_bias)}
@@ -236,14 +236,3 @@ def _pair(image_size):
     if height < 1 or width < 1:
         raise ValueError(f"Expected `image_size` as (height, width) ints >= 1, received {image_size!r}.")
     return height, width
-
-
-def _share(value, name, open_low=False):
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = -1.0
-    if not (0.0 < number <= 1.0 if open_low else 0.0 <= number <= 1.0):
-        interval = "(0, 1]" if open_low else "[0, 1]"
-        raise ValueError(f"Expected `{name}` in {interval}, received {value!r}.")
-    return number

@@ -9,6 +9,7 @@ points through every augmentation; only `ProvenanceBatchMix` makes it.
 
 import keras
 
+from keras_provguide.checks import share
 from keras_provguide.data.keypoints import COCO_LEFT_RIGHT
 from keras_provguide.keys import (
     FRAME_IDS,
@@ -177,7 +178,7 @@ class KeypointFlip(KeypointLayer):
 
     def __init__(self, rate=0.5, left_right=COCO_LEFT_RIGHT, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        self.rate = _share(rate, "rate")
+        self.rate = share(rate, "rate")
         self.left_right = tuple(tuple(int(v) for v in pair) for pair in left_right)
         if not all(len(pair) == 2 and min(pair) >= 0 for pair in self.left_right):
             raise ValueError(f"Expected `left_right` as (left, right) pairs of ids >= 0, received {left_right!r}.")
@@ -244,7 +245,7 @@ class KeypointTranslate(KeypointLayer):
 
     def __init__(self, shift=0.1, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        self.shift = _share(shift, "shift")
+        self.shift = share(shift, "shift")
 
     def transform(self, data, seed):
         points = self._float(data[KEYPOINTS])
@@ -277,7 +278,7 @@ class KeypointTemporalCrop(KeypointLayer):
 
     def __init__(self, min_share=0.5, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        self.min_share = _share(min_share, "min_share")
+        self.min_share = share(min_share, "min_share")
         if self.min_share == 0:
             raise ValueError("Expected `min_share` in (0, 1], received 0.")
 
@@ -317,7 +318,7 @@ class PointDropout(KeypointLayer):
 
     def __init__(self, rate=0.1, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        self.rate = _share(rate, "rate")
+        self.rate = share(rate, "rate")
         if self.rate == 1.0:
             raise ValueError("Expected `rate` in [0, 1), received 1.0 (every point dropped).")
 
@@ -332,13 +333,3 @@ class PointDropout(KeypointLayer):
         config = super().get_config()
         config["rate"] = self.rate
         return config
-
-
-def _share(value, name):
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = -1.0
-    if not 0.0 <= number <= 1.0:
-        raise ValueError(f"Expected `{name}` as a float in [0, 1], received {value!r}.")
-    return number
