@@ -60,6 +60,25 @@ def test_the_best_threshold_is_where_the_halo_drops_out():
     assert curve[:50].max() == 0.0 and curve[50:].min() == 1.0
 
 
+@pytest.mark.parametrize("multi_contour", [True, False])
+def test_every_threshold_at_once_equals_one_threshold_at_a_time(multi_contour):
+    # max_box_acc scores all thresholds of a map in one pass; it must give
+    # each threshold exactly what boxes_from_score_map and box_iou give.
+    from scipy import ndimage
+
+    from keras_provguide.localization import wsol
+
+    rng = np.random.default_rng(0)
+    maps = wsol.normalize_score_maps(ndimage.gaussian_filter(rng.random((12, 24, 24)), (0, 1.5, 1.5)))
+    maps[0] = 0.0  # no region at any threshold: the (0, 0, 0, 0) box
+    truths = wsol._gt_boxes(np.array([[2, 3, 14, 20]] * 12) + rng.integers(0, 8, (12, 1)), 12)
+    thresholds = wsol._thresholds(0.01)
+    for score_map, truth in zip(maps, truths):
+        one_at_a_time = [localization.box_iou(localization.boxes_from_score_map(score_map, tau, multi_contour),
+                                              truth).max() for tau in thresholds]
+        np.testing.assert_array_equal(wsol._best_ious(score_map, thresholds, truth, multi_contour), one_at_a_time)
+
+
 def test_maps_are_min_max_normalised_first():
     maps = np.stack([_blob(*GT) * 7.0 + 3.0])
     assert localization.max_box_acc(maps, GT[None])["max_box_acc"][0.5] == 1.0
