@@ -8,7 +8,9 @@ metrics), `"bounding_boxes"` (keras-cv's) and `"labels"`, which
 
 Keypoint batches hold `"keypoints"` (the differentiated input, in place of
 `"images"`) and the structure the pooling reads: `"instance_ids"`,
-`"frame_ids"`, `"joint_ids"` and `"point_mask"` (`kpg.data.keypoints`).
+`"frame_ids"`, `"joint_ids"` and `"point_mask"` (`kpg.data.keypoints`);
+after per-source batch mixing also `"source_ids"` (which clip each point
+came from: 0 the sample's own, 1 its partner's).
 """
 
 IMAGES = "images"
@@ -22,5 +24,6 @@ INSTANCE_IDS = "instance_ids"
 FRAME_IDS = "frame_ids"
 JOINT_IDS = "joint_ids"
 POINT_MASK = "point_mask"
+SOURCE_IDS = "source_ids"
 #: The keys a keypoint model reads besides `"keypoints"`; never differentiated.
-POINT_STRUCTURE = (INSTANCE_IDS, FRAME_IDS, JOINT_IDS, POINT_MASK)
+POINT_STRUCTURE = (INSTANCE_IDS, FRAME_IDS, JOINT_IDS, POINT_MASK, SOURCE_IDS)

@@ -146,8 +146,14 @@ def test_keypoint_ablations_change_only_the_mask():
     assert float(tf.reduce_mean(tf.abs(fake["provenance"] - true["provenance"]))) > 0.2
     whole, _ = example._every_point_penalty(true, None)
     assert "source_labels" not in whole and float(tf.reduce_max(whole["provenance"])) == 0.0
-    plain, _ = next(iter(example.training_data(data["train"], "batch_mix", 4, 32, seed=0)))
+    plain, labels = next(iter(example.training_data(data["train"], "batch_mix", 4, 32, seed=0)))
     assert "provenance" not in plain and plain["keypoints"].shape[1] == true["keypoints"].shape[1]
+    # Each clip of a mix is scored apart, with its own label: the model reads which clip each point is.
+    for batch in (true, fake, whole, plain):
+        np.testing.assert_array_equal(batch["source_ids"].numpy(), true["source_ids"].numpy())
+    assert tuple(labels.shape) == (32, 2, 4)
+    with pytest.raises(ValueError, match="mix_from"):
+        example.run("batch_mix", data, epochs=3, mix_from=3)
 
 
 def _two_device_example_command(*args):

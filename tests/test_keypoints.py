@@ -95,6 +95,35 @@ def test_two_source_penalty_is_zero_exactly_when_each_class_reads_its_own_source
     assert cross > 0
 
 
+class _PerSourceReader(keras.Model):
+    """Scores each source apart `(B, 2, 3)`: row `s` reads source `s`'s points, or every point (`cross`)."""
+
+    def __init__(self, cross=False):
+        super().__init__()
+        self.cross = cross
+
+    def call(self, inputs, training=None):
+        energy = keras.ops.sum(keras.ops.square(inputs["keypoints"]), axis=-1)
+        partner = keras.ops.cast(inputs["source_ids"], "float32")
+        rows = [keras.ops.sum(energy * (1.0 - partner), axis=1), keras.ops.sum(energy * partner, axis=1)]
+        if self.cross:
+            rows[0] = keras.ops.sum(energy, axis=1)
+        return keras.ops.stack([keras.ops.stack([r, 2.0 * r, -r], axis=1) for r in rows], axis=1)
+
+
+def test_per_source_scores_penalise_only_reading_the_other_clip():
+    # A model scoring each mixed clip apart: source i's score is its own row's class.
+    points, provenance, source_labels = _two_source_batch()
+    x = dict(points, source_ids=(1 - provenance[..., 0]).astype("int32"))
+    own = kpg.guidance_penalty(_PerSourceReader(), x, provenance, None, source_labels)
+    assert own == 0.0
+    # Row 0 reading source 1's points too: sum over them of (d s_0 / dx)^2 = (2x)^2, per clip.
+    cross = kpg.guidance_penalty(_PerSourceReader(cross=True), x, provenance, None, source_labels)
+    source1 = provenance[..., 0] == 0
+    expected = np.sum(np.where(source1[..., None], (2 * points["keypoints"]) ** 2, 0.0)) / 4
+    assert cross == pytest.approx(expected, rel=1e-5)
+
+
 def test_the_penalty_inside_fit_matches_the_closed_form():
     points, provenance, source_labels = _two_source_batch()
     x = dict(points, provenance=provenance, source_labels=source_labels)
@@ -112,6 +141,7 @@ def test_the_penalty_inside_fit_matches_the_closed_form():
     (lambda x: x.update(provenance=x["provenance"] * 2.0), "provenance"),
     (lambda x: x["keypoints"].__setitem__((0, 0, 0), np.nan), "keypoints"),
     (lambda x: x.update(point_mask=x["point_mask"] * 0.5), "point_mask"),
+    (lambda x: x.update(source_ids=np.full_like(x["instance_ids"], 2)), "source_ids"),
 ])
 def test_fit_rejects_bad_keypoint_batches(change, match):
     points, provenance, source_labels = _two_source_batch()
@@ -148,18 +178,21 @@ def test_batch_mix_joins_two_clips_without_merging_their_people():
             # The partner's points are another clip's, unchanged.
             assert any(np.array_equal(out["keypoints"][b, n:], points["keypoints"][c]) for c in range(4) if c != b)
             assert out["source_labels"][b, 0] == [0, 1, 2, 1][b]
-            expected = 0.5 * np.eye(3)[out["source_labels"][b, 0]] + 0.5 * np.eye(3)[partner]
-            np.testing.assert_allclose(out["labels"][b], expected)
+            # Per source (the default): each clip keeps its own one-hot label.
+            np.testing.assert_array_equal(out["labels"][b], np.eye(3)[[out["source_labels"][b, 0], partner]])
+        np.testing.assert_array_equal(out["source_ids"], np.broadcast_to(np.repeat([0, 1], n), (4, 2 * n)))
 
     run_layer_test(lambda: kpg.layers.ProvenanceBatchMix(num_classes=3, seed=1), _labelled(points), check)
 
 
-def test_batch_mix_multi_hot_labels_hold_both_actions():
+def test_batch_mix_soft_and_multi_hot_labels_hold_both_actions():
     _, _, points = _skeleton_batch()
-    out = kpg.layers.ProvenanceBatchMix(label_mode="multi_hot", num_classes=3, seed=0)(_labelled(points))
-    labels = keras.ops.convert_to_numpy(out["labels"])
-    sources = keras.ops.convert_to_numpy(out["source_labels"])
-    np.testing.assert_array_equal(labels, np.maximum(np.eye(3)[sources[:, 0]], np.eye(3)[sources[:, 1]]))
+    for mode, combine in (("multi_hot", np.maximum), ("soft", lambda a, b: 0.5 * a + 0.5 * b)):
+        out = kpg.layers.ProvenanceBatchMix(label_mode=mode, num_classes=3, seed=0)(_labelled(points))
+        labels = keras.ops.convert_to_numpy(out["labels"])
+        sources = keras.ops.convert_to_numpy(out["source_labels"])
+        np.testing.assert_array_equal(labels, combine(np.eye(3)[sources[:, 0]], np.eye(3)[sources[:, 1]]))
+        assert "source_ids" not in out
     with pytest.raises(ValueError, match="label_mode"):
         kpg.layers.ProvenanceBatchMix(label_mode="hard")
 
@@ -184,9 +217,11 @@ def test_scale_and_translation_move_every_point_of_a_clip_alike():
     _, _, points = _skeleton_batch()
 
     def check_scale(out):
-        ratio = (out["keypoints"][..., :2] - 0.5) / (points["keypoints"][..., :2] - 0.5)
-        assert np.allclose(ratio, ratio[:, :1, :1], atol=1e-4)
-        assert np.all((ratio >= 0.8 - 1e-5) & (ratio <= 1.2 + 1e-5))
+        before, after = points["keypoints"][..., :2] - 0.5, out["keypoints"][..., :2] - 0.5
+        # One factor per clip (least squares), and every point moved by it.
+        factor = np.sum(before * after, axis=(1, 2)) / np.sum(before * before, axis=(1, 2))
+        np.testing.assert_allclose(after, factor[:, None, None] * before, atol=1e-5)
+        assert np.all((factor >= 0.8 - 1e-5) & (factor <= 1.2 + 1e-5))
         np.testing.assert_array_equal(out["keypoints"][..., 2:], points["keypoints"][..., 2:])
 
     def check_shift(out):
@@ -276,6 +311,23 @@ def test_the_pooling_switch_scores_each_person_in_each_frame():
     np.testing.assert_allclose(detections["scores"].sum(-1), 1.0, rtol=1e-5)
     tubes = model.predict_tubes(points, image_size=(48, 64))
     assert sorted(tubes) == [0, 1, 2] and all(len(tubes[k]) == 4 for k in tubes)
+
+
+def test_per_source_scores_are_each_clip_pooled_over_its_own_groups():
+    _, _, points = _skeleton_batch()
+    model = _localizer(max_instances=8)
+    mixed = kpg.layers.ProvenanceBatchMix(num_classes=3, seed=0)(_labelled(points))
+    inputs = {k: keras.ops.convert_to_numpy(v) for k, v in kpg.data.keypoint_inputs(mixed).items()}
+    assert tuple(model(inputs).shape) == (4, 2, 3)
+    assert model.compute_output_shape({k: v.shape for k, v in inputs.items()}) == (4, 2, 3)
+    # With the partner's points masked out, the own clip's row is the unmixed clip's score;
+    # with them in, the context features let them in (what guidance penalises).
+    n = points["keypoints"].shape[1]
+    alone = dict(inputs, point_mask=inputs["point_mask"] * (inputs["source_ids"] == 0))
+    unmixed = keras.ops.convert_to_numpy(model(points))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(alone))[:, 0], unmixed, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(keras.ops.convert_to_numpy(model(inputs))[:, 0], unmixed, atol=1e-5)
+    assert alone["source_ids"].shape == (4, 2 * n)
 
 
 def test_guided_fit_on_mixed_keypoints(tmp_path):

@@ -112,7 +112,7 @@ def test_ucf101_24_recipe_runs_end_to_end(tmp_path, capsys):
     results = recipe.main([
         "--skeletons", str(skeletons), "--ground-truth", str(ground_truth), "--config", "batch_mix_guided",
         "--num-frames", "4", "--max-persons", "2", "--width", "8", "--batch-size", "2", "--epochs", "2",
-        "--verbose", "0", "--output-dir", str(tmp_path / "run"),
+        "--mix-from", "1", "--verbose", "0", "--output-dir", str(tmp_path / "run"),
     ])
     assert set(results) == {"top1", "frame_ap", "video_ap"}
     assert all(0.0 <= value <= 1.0 for value in results.values())
@@ -133,5 +133,7 @@ def test_ucf101_24_recipe_pipelines_mix_only_where_asked(tmp_path):
     for config in recipe.CONFIGS:
         inputs, labels = next(iter(recipe.training_pipeline(clips["train"], config, 2, 4, seed=0)))
         shapes[config] = (inputs["keypoints"].shape[1], "provenance" in inputs, labels.shape)
-    assert shapes == {"skp": (points, False, (4, 2)), "batch_mix": (2 * points, False, (4, 2)),
-                      "batch_mix_guided": (2 * points, True, (4, 2))}
+    assert shapes == {"skp": (points, False, (4, 2)), "batch_mix": (2 * points, False, (4, 2, 2)),
+                      "batch_mix_guided": (2 * points, True, (4, 2, 2))}
+    with pytest.raises(SystemExit):
+        recipe.parse_args(["--skeletons", "s", "--ground-truth", "g", "--epochs", "5", "--mix-from", "5"])

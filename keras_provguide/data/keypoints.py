@@ -18,7 +18,7 @@ A keypoint batch is a dict of arrays over `N` points per clip:
 
 import numpy as np
 
-from keras_provguide.keys import FRAME_IDS, INSTANCE_IDS, JOINT_IDS, KEYPOINTS, POINT_MASK
+from keras_provguide.keys import FRAME_IDS, INSTANCE_IDS, JOINT_IDS, KEYPOINTS, POINT_MASK, POINT_STRUCTURE
 
 #: COCO's 17 joints: (left, right) pairs that a horizontal flip swaps.
 COCO_LEFT_RIGHT = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
@@ -126,4 +126,4 @@ def keypoint_inputs(data):
             f"Expected a dict holding '{KEYPOINTS}', received "
             + (f"keys {sorted(data)}." if isinstance(data, dict) else f"a {type(data).__name__}.")
         )
-    return {key: data[key] for key in (KEYPOINTS, INSTANCE_IDS, FRAME_IDS, JOINT_IDS, POINT_MASK) if key in data}
+    return {key: data[key] for key in (KEYPOINTS, *POINT_STRUCTURE) if key in data}

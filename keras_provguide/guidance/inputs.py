@@ -22,6 +22,7 @@ from keras_provguide.keys import (
     POINT_MASK,
     POINT_STRUCTURE,
     PROVENANCE,
+    SOURCE_IDS,
     SOURCE_LABELS,
 )
 
@@ -195,10 +196,11 @@ def check_values(batch, labels=None, num_classes=None):
 def check_point_values(context, limits=None):
     """Value checks of a keypoint batch's structure; `limits` maps a key to its bound (ids < bound).
 
-    Ids are non-negative integers; `"point_mask"` holds 0 or 1.
+    Ids are non-negative integers; `"source_ids"` are 0 or 1 (a mix has two
+    clips); `"point_mask"` holds 0 or 1.
     """
-    limits = limits or {}
-    for key in (INSTANCE_IDS, FRAME_IDS, JOINT_IDS):
+    limits = {SOURCE_IDS: 2, **(limits or {})}
+    for key in (INSTANCE_IDS, FRAME_IDS, JOINT_IDS, SOURCE_IDS):
         if key not in context:
             continue
         ids = np.asarray(context[key])

@@ -36,32 +36,40 @@ def per_sample_scores(y_pred, labels, score):
     """The scalar per sample whose input gradient is guided, shape `(B,)`.
 
     Args:
-        y_pred: class scores (logits) `(B, K)`.
-        labels: float32 label weights `(B, K)`, see `label_weights`.
+        y_pred: class scores (logits) `(B, K)`, or `(B, S, K)` from a model
+            that scores each of `S` mixed sources apart (the scores of the
+            sources are added).
+        labels: float32 label weights of `y_pred`'s shape, see `label_weights`.
         score: `"logit"` (the labelled class logit; for soft labels the
             label-weighted sum of logits), `"log_prob_sum"` (the sum over
             classes of log-softmax, label-free, as in Right for the Right
             Reasons) or `"loss"` (softmax cross-entropy against the labels).
     """
     logits = ops.cast(y_pred, "float32")
+    axes = tuple(range(1, len(logits.shape)))
     if score == "logit":
-        return ops.sum(labels * logits, axis=-1)
+        return ops.sum(labels * logits, axis=axes)
     log_probs = ops.log_softmax(logits, axis=-1)
     if score == "log_prob_sum":
-        return ops.sum(log_probs, axis=-1)
+        return ops.sum(log_probs, axis=axes)
     check_options(score=score)
-    return -ops.sum(labels * log_probs, axis=-1)
+    return -ops.sum(labels * log_probs, axis=axes)
 
 
 def source_scores(y_pred, labels, source_labels, score):
-    """One `(B,)` score per source: `[s_y]`, or `[s_a, s_b]` for two-source mixes."""
+    """One `(B,)` score per source: `[s_y]`, or `[s_a, s_b]` for two-source mixes.
+
+    Source `i`'s score is read from the mix's one prediction `(B, K)`, or
+    from its own row when the model scores the sources apart `(B, 2, K)`.
+    """
     num_classes = y_pred.shape[-1]
     if source_labels is None:
         return [per_sample_scores(y_pred, label_weights(labels, num_classes), score)]
     source_labels = ops.cast(source_labels, "int32")
+    per_source = len(y_pred.shape) == 3
     return [
         per_sample_scores(
-            y_pred, label_weights(source_labels[:, i], num_classes), score
+            y_pred[:, i] if per_source else y_pred, label_weights(source_labels[:, i], num_classes), score
         )
         for i in range(2)
     ]

@@ -19,6 +19,7 @@ from keras_provguide.keys import (
     LABELS,
     POINT_MASK,
     PROVENANCE,
+    SOURCE_IDS,
     SOURCE_LABELS,
 )
 from keras_provguide.layers import base, pair_mix
@@ -90,15 +91,29 @@ class ProvenanceBatchMix(KeypointLayer, pair_mix.PairMix):
     - `"provenance"` `(B, 2N, 1)` is 1 on the clip's own points (source 0)
       and 0 on the partner's;
     - `"source_labels"` `(B, 2)` holds both classes, and `"labels"` both
-      actions: `"soft"` (default) weighs each 0.5, for softmax
-      cross-entropy; `"multi_hot"` gives each 1, for a sigmoid loss.
+      actions, by `label_mode`:
+      - `"per_source"` (default): `"source_ids"` `(B, 2N)` marks each
+        point's clip (0 own, 1 partner) and `"labels"` `(B, 2, K)` one-hot
+        per clip. A model that reads `"source_ids"`
+        (`kpg.models.KeypointLocalizer`) scores each clip from its own
+        groups, so each clip keeps its own label and a plain
+        cross-entropy; the two clips meet only through the network's
+        context features. This is the mixing the SKP authors describe in
+        their follow-up (Nagano et al., arXiv 2608.25701, "SM-DCL": the
+        batch reshaped so `m = 2` videos share a sample, the outputs
+        reverted "before pooling", the loss unchanged; switched on late in
+        training, from epoch 20, which they found better than from the
+        start).
+      - `"soft"` weighs each class 0.5 in one `(B, K)` label, for softmax
+        cross-entropy; `"multi_hot"` gives each 1, for a sigmoid loss.
 
-    SKP does not publish its label rule or mixing rate; these are our
-    choices. Every clip is mixed: the two-source penalty needs a partner.
-    `"groups"` and other keys keep the clip's own values.
+    SKP's own paper does not publish its label rule or mixing rate; when to
+    start mixing is the caller's (train on plain batches first). Every clip
+    of a batch is mixed: the two-source penalty needs a partner. `"groups"`
+    and other keys keep the clip's own values.
 
     Args:
-        label_mode: `"soft"` or `"multi_hot"`.
+        label_mode: `"per_source"`, `"soft"` or `"multi_hot"`.
         num_classes: int, needed when `"labels"` are class ids.
         seed: int or `None`.
 
@@ -117,9 +132,11 @@ class ProvenanceBatchMix(KeypointLayer, pair_mix.PairMix):
 
     required_keys = (KEYPOINTS, INSTANCE_IDS, FRAME_IDS, LABELS)
 
-    def __init__(self, label_mode="soft", num_classes=None, seed=None, **kwargs):
-        if label_mode not in ("soft", "multi_hot"):
-            raise ValueError(f"Expected `label_mode` 'soft' or 'multi_hot', received {label_mode!r}.")
+    label_modes = ("per_source", "soft", "multi_hot")
+
+    def __init__(self, label_mode="per_source", num_classes=None, seed=None, **kwargs):
+        if label_mode not in self.label_modes:
+            raise ValueError(f"Expected `label_mode` in {self.label_modes}, received {label_mode!r}.")
         super().__init__(seed=seed, num_classes=num_classes, **kwargs)
         self.label_mode = label_mode
 
@@ -149,7 +166,12 @@ class ProvenanceBatchMix(KeypointLayer, pair_mix.PairMix):
         data[SOURCE_LABELS] = ops.numpy.stack([class_ids, partner_ids], axis=1)
         first = ops.nn.one_hot(class_ids, num_classes, dtype=self.compute_dtype)
         second = ops.nn.one_hot(partner_ids, num_classes, dtype=self.compute_dtype)
-        if self.label_mode == "soft":
+        if self.label_mode == "per_source":
+            data[SOURCE_IDS] = ops.numpy.concatenate(
+                [ops.numpy.zeros_like(instances), ops.numpy.ones_like(instances)], axis=1
+            )
+            data[LABELS] = ops.numpy.stack([first, second], axis=1)
+        elif self.label_mode == "soft":
             data[LABELS] = 0.5 * first + 0.5 * second
         else:
             data[LABELS] = ops.numpy.maximum(first, second)

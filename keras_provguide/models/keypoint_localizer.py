@@ -5,7 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_provguide.checks import int_at_least
-from keras_provguide.keys import FRAME_IDS, INSTANCE_IDS, JOINT_IDS, KEYPOINTS, POINT_MASK
+from keras_provguide.keys import FRAME_IDS, INSTANCE_IDS, JOINT_IDS, KEYPOINTS, POINT_MASK, SOURCE_IDS
 
 
 @keras.saving.register_keras_serializable(package="keras_provguide")
@@ -29,7 +29,11 @@ class KeypointLocalizer(keras.Model):
        over its frame's instances and the max over the whole clip, then a
        residual MLP.
     5. Training (the clip score): the max over every group, then a dense
-       layer to class logits. Trained from clip labels alone.
+       layer to class logits. Trained from clip labels alone. A batch-mixed
+       sample with `"source_ids"` (`ProvenanceBatchMix`'s `"per_source"`
+       mode) is scored once per clip, each from its own groups' max:
+       logits `(B, 2, num_classes)`; the clips meet only through step 4's
+       frame and clip context.
     6. Inference, the pooling switch (`instance_scores`): the last max is
        dropped and the same dense layer scores each (frame, instance), so
        clip labels give person-wise and frame-wise scores.
@@ -55,11 +59,13 @@ class KeypointLocalizer(keras.Model):
     Call arguments:
         inputs: the keypoint batch dict (`kpg.data.keypoints`): `"keypoints"`
             `(B, N, C)`, `"instance_ids"`, `"frame_ids"`, and optionally
-            `"joint_ids"` (default 0) and `"point_mask"` (default all
-            points).
+            `"joint_ids"` (default 0), `"point_mask"` (default all
+            points) and `"source_ids"` (batch mixing: 0 or 1, each point's
+            clip).
 
     Returns:
-        Clip logits `(B, num_classes)`.
+        Clip logits `(B, num_classes)`; with `"source_ids"`, one row per
+        mixed clip, `(B, 2, num_classes)`.
 
     Example:
 
@@ -113,7 +119,16 @@ class KeypointLocalizer(keras.Model):
     def call(self, inputs, training=None):
         del training  # No layer here behaves differently in training.
         features, valid = self.group_features(inputs)
-        return self.head(_masked_max(features, valid, axis=1))
+        if SOURCE_IDS not in inputs:
+            return self.head(_masked_max(features, valid, axis=1))
+        # Instance ids never span clips, so every group lies in one clip: its max source id is that clip.
+        _, group, points_valid = self._points(inputs)
+        source = ops.cast(inputs[SOURCE_IDS], features.dtype)[..., None]
+        group_source, _ = _grouped_max(ops.stop_gradient(source), group, points_valid, self.num_groups)
+        partner = group_source[..., 0] > 0.5
+        own = ops.logical_and(valid, ops.logical_not(partner))
+        return ops.stack([self.head(_masked_max(features, own, axis=1)),
+                          self.head(_masked_max(features, ops.logical_and(valid, partner), axis=1))], axis=1)
 
     def group_features(self, inputs):
         """Features `(B, F * I, width)` of each (frame, instance) group, and whether it holds points `(B, F * I)`."""
@@ -225,6 +240,8 @@ class KeypointLocalizer(keras.Model):
 
     def compute_output_shape(self, input_shape):
         shape = input_shape[KEYPOINTS] if isinstance(input_shape, dict) else input_shape
+        if isinstance(input_shape, dict) and SOURCE_IDS in input_shape:
+            return (shape[0], 2, self.num_classes)
         return (shape[0], self.num_classes)
 
     def get_config(self):
