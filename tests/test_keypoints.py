@@ -342,6 +342,27 @@ def test_guided_fit_on_mixed_keypoints(tmp_path):
     assert_keras_file_round_trip(model, kpg.data.keypoint_inputs(x), tmp_path / "guided.keras")
 
 
+def test_unguided_and_unmasked_fits_on_per_source_mixes():
+    _, _, points = _skeleton_batch()
+    mixed = kpg.layers.ProvenanceBatchMix(num_classes=3, seed=0)(_labelled(points))
+    x, y = kpg.data.split_labels({k: keras.ops.convert_to_numpy(v) for k, v in mixed.items()})
+    assert y.shape == (4, 2, 3)
+    unmasked = dict(kpg.data.keypoint_inputs(x), provenance=np.zeros_like(x["provenance"]))
+    for inputs, penalised in ((kpg.data.keypoint_inputs(x), False), (unmasked, True)):
+        model = kpg.GuidedModel(_localizer(max_instances=8), guidance_weight=1.0)
+        model.compile("adam", keras.losses.CategoricalCrossentropy(from_logits=True))
+        history = model.fit(inputs, y, epochs=1, batch_size=4, verbose=0).history
+        assert np.isfinite(history["loss"][0]) and (history["guidance_penalty"][0] > 0) == penalised
+    # Per-clip labels need the clips marked; a (B, K) label with them is refused, and the reverse.
+    model = kpg.GuidedModel(_localizer(max_instances=8), guidance_weight=1.0)
+    model.compile("adam", keras.losses.CategoricalCrossentropy(from_logits=True))
+    with pytest.raises(ValueError, match="one row per mixed clip"):
+        model.fit(kpg.data.keypoint_inputs(x), y[:, 0], epochs=1, verbose=0)
+    plain = {k: v for k, v in kpg.data.keypoint_inputs(x).items() if k != "source_ids"}
+    with pytest.raises(ValueError, match="labels of shape"):
+        model.fit(plain, y, epochs=1, verbose=0)
+
+
 def test_both_exact_paths_take_the_same_keypoint_step():
     _, _, points = _skeleton_batch()
     mixed = kpg.layers.ProvenanceBatchMix(num_classes=3, seed=0)(_labelled(points))

@@ -107,7 +107,8 @@ def _gradients(model, batch, labels, score):
         logits = model(first.model_inputs(batch.images[:1]), training=False)
     num_classes = logits.shape[-1]
     if batch.source_labels is None:
-        inputs_lib.check_labels_shape(labels.shape, batch.images.shape[0], num_classes)
+        inputs_lib.check_labels_shape(labels.shape, batch.images.shape[0], num_classes,
+                                      inputs_lib.scored_per_source(batch))
     inputs_lib.check_values(batch, labels, num_classes)
 
     images = ops.convert_to_tensor(batch.images)

@@ -113,7 +113,7 @@ def check_batch_structure(batch, labels=None, num_classes=None):
                 f"({images_shape[0]}, 2), received {source_shape}."
             )
     if labels is not None and batch.source_labels is None:
-        check_labels_shape(_shape(labels), images_shape[0], num_classes)
+        check_labels_shape(_shape(labels), images_shape[0], num_classes, scored_per_source(batch))
     if batch.context is not None:
         check_point_structure(images_shape, {k: _shape(v) for k, v in batch.context.items()})
 
@@ -149,7 +149,23 @@ def check_provenance_shape(images_shape, provenance_shape):
         )
 
 
-def check_labels_shape(labels_shape, batch_size, num_classes):
+def scored_per_source(batch):
+    """Whether `batch` is a batch-mixed keypoint batch whose model scores each clip apart (`"source_ids"`)."""
+    return batch.context is not None and SOURCE_IDS in batch.context
+
+
+def check_labels_shape(labels_shape, batch_size, num_classes, per_source=False):
+    """Labels `(B,)` or `(B, K)`; with `per_source` (a batch-mixed keypoint batch with
+    `"source_ids"`) one row per mixed clip, `(B, 2, K)`."""
+    if per_source:
+        ok = len(labels_shape) == 3 and _dims_match(labels_shape[0], batch_size) and _dims_match(labels_shape[1], 2)
+        ok = ok and (num_classes is None or _dims_match(labels_shape[2], num_classes))
+        if not ok:
+            raise ValueError(
+                f"Expected labels of shape ({batch_size}, 2, {num_classes}) (one row per mixed clip, "
+                f"as 'source_ids' is given), received {labels_shape}."
+            )
+        return
     ok = len(labels_shape) in (1, 2) and _dims_match(labels_shape[0], batch_size)
     if len(labels_shape) == 2 and num_classes is not None:
         ok = ok and _dims_match(labels_shape[1], num_classes)

@@ -94,7 +94,7 @@ def _full_batch_forward(model, forward, batch, y, sample_weight, training):
                     "without `y`."
                 )
             inputs_lib.check_labels_shape(
-                tuple(y.shape), batch.images.shape[0], y_pred.shape[-1]
+                tuple(y.shape), batch.images.shape[0], y_pred.shape[-1], inputs_lib.scored_per_source(batch)
             )
         return penalty_lib.source_scores(y_pred, y, batch.source_labels, model.score)
 
