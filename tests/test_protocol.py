@@ -225,6 +225,20 @@ def test_failed_positive_controls_stop_the_run_before_any_other_configuration(tm
     assert "| fails |" in open(str(tmp_path / "toy.md")).read()
 
 
+def test_a_control_short_of_its_planned_seeds_is_running_not_passed(tmp_path, monkeypatch):
+    script = tmp_path / "toy_family4.py"
+    script.write_text(textwrap.dedent(TOY_FAMILY.format(
+        benchmarks=os.path.abspath(BENCHMARKS), controls=(("method", "base"),))))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import toy_family4
+
+    (summary,) = protocol.main(toy_family4, ["--backends", "jax", "--output", str(tmp_path / "toy.jsonl")])
+    assert "| passes |" in open(str(tmp_path / "toy.md")).read()
+    (control,) = summary["controls"]
+    early = protocol.report(toy_family4.FAMILY, [dict(summary, controls=[dict(control, seeds=1)])])
+    assert "running (1 of 3 seeds)" in early and "| passes |" not in early
+
+
 def test_failed_controls_name_the_probe_and_each_control_interval():
     summary = {
         "probes": [{"train_accuracy": 0.6, "test_accuracy": 0.55, "chance": 0.5}],
