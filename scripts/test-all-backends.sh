@@ -36,7 +36,8 @@ export TF_CPP_MIN_LOG_LEVEL=2 PYTHONHASHSEED=0 KPG_STRICT_SKIPS=1
 reports="$(mktemp -d)"
 status=0
 echo "=== ruff check (pyproject.toml's [tool.ruff])"
-"$VENV/bin/ruff" check . || status=1
+lint="passed"
+"$VENV/bin/ruff" check . || { status=1; lint="FAILED"; }
 for backend in $BACKENDS; do
   echo "=== KERAS_BACKEND=$backend"
   rc=0
@@ -53,9 +54,10 @@ for backend in $BACKENDS; do
   fi
 done
 
-"$VENV/bin/python" - "$reports" $BACKENDS <<'PY'
+"$VENV/bin/python" - "$reports" "$lint" $BACKENDS <<'PY'
 import sys, xml.etree.ElementTree as ET
-folder, backends = sys.argv[1], sys.argv[2:]
+folder, lint, backends = sys.argv[1], sys.argv[2], sys.argv[3:]
+print(f"ruff check: {lint}")
 total = {"passed": 0, "failed": 0, "skipped": 0}
 for backend in backends:
     try:
@@ -72,4 +74,7 @@ for backend in backends:
     total["skipped"] += skipped
 print(f"all backends: {total['passed']} passed, {total['failed']} failed, {total['skipped']} skipped")
 PY
+if [ "$status" -ne 0 ]; then
+  echo "!! CI failed: see 'ruff check' and the backends above" >&2
+fi
 exit "$status"

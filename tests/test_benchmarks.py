@@ -472,5 +472,6 @@ def test_keypoint_family_pools_are_class_balanced_and_fixed_across_seeds_and_its
         *(keypoint_localization.data_of(0, dict(settings, num_train=400, num_test=400))[s] for s in ("train", "test"))
     )
     assert probe["train_accuracy"] > 0.85 and probe["test_accuracy"] < 0.4
-    records = list(keypoint_localization.worker_trials([(0, "batch_mix_guided", 1.0)], dict(settings, epochs=1, mix_from=0)))
+    trials = [(0, "batch_mix_guided", 1.0)]
+    records = list(keypoint_localization.worker_trials(trials, dict(settings, epochs=1, mix_from=0)))
     assert set(records[0]["metrics"]) >= {"frame_ap", "video_ap", "clip_accuracy", "val_frame_ap"}
