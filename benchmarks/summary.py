@@ -2,8 +2,10 @@
 
 Reads each family's `results/protocol/<name>.json` (written by its
 benchmark) and writes `results/summary.md`; with `--write-readmes` it also
-replaces the table between the summary markers of `benchmarks/README.md`
-and the top-level `README.md`, so the three never disagree.
+replaces the table between the summary markers of `benchmarks/README.md`,
+and the headline table (one row per paper figure, on the backend with the
+most seeds) between the headline markers of the top-level `README.md`, so
+they never disagree.
 
     python benchmarks/summary.py --write-readmes
 """
@@ -28,7 +30,9 @@ FAMILIES = (
     ("keypoint_localization", None),
 )
 START, END = "<!-- summary:start -->", "<!-- summary:end -->"
-READMES = (os.path.join(HERE, "README.md"), os.path.join(HERE, os.pardir, "README.md"))
+HEADLINE_START, HEADLINE_END = "<!-- headline:start -->", "<!-- headline:end -->"
+BENCHMARKS_README = os.path.join(HERE, "README.md")
+README = os.path.join(HERE, os.pardir, "README.md")
 
 
 def family_of(module_name, variant):
@@ -62,6 +66,7 @@ def rows_of(module_name, variant=None, results=protocol.RESULTS):
                 "seeds": c["seeds"],
                 "signs": f"{c['above']}/{c['level']}/{c['below']}",
                 "controls": "fail: " + "; ".join(failed) if failed else "pass",
+                "is_control": pair in family.controls,
                 "verdict": c["verdict"],
             })
     return rows
@@ -96,27 +101,54 @@ def table(results=protocol.RESULTS):
     return text + "\n"
 
 
-def replace_between_markers(text, block):
-    """`text` with what lies between the summary markers replaced by `block`."""
-    if text.count(START) != 1 or text.count(END) != 1 or text.index(START) > text.index(END):
-        raise ValueError(f"Expected one {START} before one {END}.")
-    head, rest = text.split(START)
-    _, tail = rest.split(END)
-    return f"{head}{START}\n{block}{END}{tail}"
+def headline(results=protocol.RESULTS):
+    """The front page's table: each comparison with a paper figure, on the backend with the most seeds."""
+    rows, waiting = [], []
+    for module_name, variant in FAMILIES:
+        found = rows_of(module_name, variant, results) or []
+        papers = [row for row in found if row["paper"]]
+        most = max((row["seeds"] for row in papers), default=0)
+        backend = next((row["backend"] for row in papers if row["seeds"] == most), None)
+        for row in papers:
+            if row["backend"] == backend:
+                judged = row["is_control"] or row["controls"] == "pass"
+                rows.append(dict(row, ours=f"{row['difference']} ({row['seeds']} seeds, {backend})",
+                                 verdict=row["verdict"] if judged else "not judged: its control fails"))
+        if not papers:
+            name = family_of(module_name, variant).name
+            status = "not run" if not found else (
+                "its control fails" if found[0]["controls"] != "pass" else found[0]["verdict"])
+            waiting.append(f"{name} ({status})")
+    text = common.markdown_table(rows, [
+        ("paper", "paper's figure", "{}"), ("comparison", "our comparison", "{}"),
+        ("ours", "paired difference [95% interval]", "{}"), ("verdict", "verdict", "{}"),
+    ])
+    if waiting:
+        text += "\n\nNo paper figure judged yet: " + ", ".join(waiting) + "."
+    return text + "\n"
+
+
+def replace_between_markers(text, block, start=START, end=END):
+    """`text` with what lies between the markers `start` and `end` replaced by `block`."""
+    if text.count(start) != 1 or text.count(end) != 1 or text.index(start) > text.index(end):
+        raise ValueError(f"Expected one {start} before one {end}.")
+    head, rest = text.split(start)
+    _, tail = rest.split(end)
+    return f"{head}{start}\n{block}{end}{tail}"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write-readmes", action="store_true",
-                        help="also replace the table between the markers of both READMEs")
+                        help="also replace the tables between the markers of both READMEs")
     args = parser.parse_args(argv)
     block = table()
     common.write_text(os.path.join(protocol.RESULTS, os.pardir, "summary.md"), block)
     if args.write_readmes:
-        for path in READMES:
+        for path, text, markers in ((BENCHMARKS_README, block, (START, END)),
+                                    (README, headline(), (HEADLINE_START, HEADLINE_END))):
             with open(path) as file:
-                text = file.read()
-            common.write_text(path, replace_between_markers(text, block))
+                common.write_text(path, replace_between_markers(file.read(), text, *markers))
     print(block)
     return block
 
