@@ -24,7 +24,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -c constraints-cpu.txt -e ".[all,keras-cv]"
+"$VENV/bin/python" -m pip install --quiet -c constraints-cpu.txt -e ".[all,keras-cv,docs]"
 # KerasHub declares tensorflow-text, which pulls the full `tensorflow` beside
 # tensorflow-cpu; its image backbones need neither, so it goes in without its
 # declared dependencies, and with the ones its import needs.
@@ -38,6 +38,10 @@ status=0
 echo "=== ruff check (pyproject.toml's [tool.ruff])"
 lint="passed"
 "$VENV/bin/ruff" check . || { status=1; lint="FAILED"; }
+docs="passed"
+echo "=== mkdocs build --strict (mkdocs.yml)"
+NO_MKDOCS_2_WARNING=1 DISABLE_MKDOCS_2_WARNING=true "$VENV/bin/mkdocs" build --strict --quiet \
+  --site-dir "$reports/site" || { status=1; docs="FAILED"; }
 for backend in $BACKENDS; do
   echo "=== KERAS_BACKEND=$backend"
   rc=0
@@ -54,10 +58,10 @@ for backend in $BACKENDS; do
   fi
 done
 
-"$VENV/bin/python" - "$reports" "$lint" $BACKENDS <<'PY'
+"$VENV/bin/python" - "$reports" "$lint" "$docs" $BACKENDS <<'PY'
 import sys, xml.etree.ElementTree as ET
-folder, lint, backends = sys.argv[1], sys.argv[2], sys.argv[3:]
-print(f"ruff check: {lint}")
+folder, lint, docs, backends = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+print(f"ruff check: {lint}; mkdocs build --strict: {docs}")
 total = {"passed": 0, "failed": 0, "skipped": 0}
 for backend in backends:
     try:
@@ -75,6 +79,6 @@ for backend in backends:
 print(f"all backends: {total['passed']} passed, {total['failed']} failed, {total['skipped']} skipped")
 PY
 if [ "$status" -ne 0 ]; then
-  echo "!! CI failed: see 'ruff check' and the backends above" >&2
+  echo "!! CI failed: see 'ruff check', 'mkdocs build' and the backends above" >&2
 fi
 exit "$status"
