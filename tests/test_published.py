@@ -19,9 +19,10 @@ def _image(path, width, height, seed=0, mode="RGB"):
 
 
 def _write(path, lines):
+    """`lines` into `path`; no lines make an empty file, as wsolevaluation's empty `image_sizes.txt`."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as file:
-        file.write("\n".join(lines) + "\n")
+        file.write("".join(line + "\n" for line in lines))
 
 
 def _batches(dataset):
@@ -94,6 +95,85 @@ def test_wsol_metadata_reads_openimages_masks_for_pxap(tmp_path):
     assert not hasattr(split, "boxes")
 
 
+def test_wsol_metadata_reads_openimages_as_published_with_empty_image_sizes(tmp_path):
+    # metadata/OpenImages: every split's image_sizes.txt is empty, and train's localization.txt too.
+    root = str(tmp_path)
+    for split in ("train", "val", "test"):
+        folder = os.path.join(root, "metadata", split)
+        ids = [f"{split}/01226z/{name}.jpg" for name in ("ed9d2feb6d44cff3", "d762413ad905af7f")]
+        _write(os.path.join(folder, "image_ids.txt"), ids)
+        _write(os.path.join(folder, "class_labels.txt"), [f"{ids[0]},0", f"{ids[1]},1"])
+        _write(os.path.join(folder, "image_sizes.txt"), [])
+        masks = []
+        for i, image_id in enumerate(ids):
+            _image(os.path.join(root, "data", image_id), 30 + 10 * i, 20, i)
+            if split != "train":
+                stem = image_id[:-len(".jpg")]
+                mask = np.zeros((20, 30 + 10 * i), np.uint8)
+                mask[:10] = 255  # the top half, at the image's own size
+                Image.fromarray(mask).save(os.path.join(root, "data", f"{stem}_m01226z_7dab3053.png"))
+                Image.fromarray(np.zeros_like(mask)).save(os.path.join(root, "data", f"{stem}_ignore.png"))
+                masks.append(f"{image_id},{stem}_m01226z_7dab3053.png,{stem}_ignore.png")
+        _write(os.path.join(folder, "localization.txt"), masks)
+    splits = kpg.datasets.wsol_metadata(os.path.join(root, "metadata"), os.path.join(root, "data"), image_size=16)
+    assert not hasattr(splits["train"], "boxes") and not hasattr(splits["train"], "masks")
+    np.testing.assert_array_equal(splits["train"].labels, [0, 1])
+    for split in ("val", "test"):
+        masks, ignore = splits[split].masks()
+        assert masks.shape == (2, 16, 16) and not ignore.any()
+        assert masks[:, :8].all() and not masks[:, 8:].any()
+
+
+def _ilsvrc(root):
+    """metadata/ILSVRC as published: train's image_sizes.txt and localization.txt empty, val and test boxed."""
+    images = {
+        "train": {"train/n01440764/n01440764_10026.JPEG": (0, (40, 30)),
+                  "train/n01443537/n01443537_10007.JPEG": (1, (30, 40))},
+        "val": {"val2/0/0.jpeg": (0, (100, 50)), "val2/1/0.jpeg": (1, (60, 120))},
+        "test": {"val/ILSVRC2012_val_00000001.JPEG": (0, (100, 50)),
+                 "val/ILSVRC2012_val_00000002.JPEG": (1, (60, 120))},
+    }
+    for split, listed in images.items():
+        folder = os.path.join(root, "metadata", split)
+        _write(os.path.join(folder, "image_ids.txt"), list(listed))
+        _write(os.path.join(folder, "class_labels.txt"), [f"{k},{label}" for k, (label, _) in listed.items()])
+        sizes, boxes = [], []
+        for seed, (image_id, (_, (w, h))) in enumerate(listed.items()):
+            _image(os.path.join(root, "images", image_id), w, h, seed)
+            if split != "train":
+                sizes.append(f"{image_id},{w},{h}")
+                boxes.append(f"{image_id},10,5,59,44" if w == 100 else f"{image_id},0,0,59,119")
+        _write(os.path.join(folder, "image_sizes.txt"), sizes)
+        _write(os.path.join(folder, "localization.txt"), boxes)
+    _write(os.path.join(root, "metadata", "train", "image_ids_proxy.txt"), list(images["train"])[:1])
+    return os.path.join(root, "metadata"), os.path.join(root, "images")
+
+
+def test_wsol_metadata_reads_ilsvrc_train_as_published_with_empty_image_sizes(tmp_path):
+    metadata, images = _ilsvrc(str(tmp_path))
+    splits = kpg.datasets.wsol_metadata(metadata, images, image_size=32, batch_size=2)
+    assert not hasattr(splits["train"], "boxes")
+    np.testing.assert_array_equal(splits["train"].labels, [0, 1])
+    ((x, _),) = _batches(splits["train"])
+    assert x["images"].shape == (2, 32, 32, 3)
+    for split in ("val", "test"):
+        np.testing.assert_array_equal(splits[split].boxes[0], [[3, 3, 19, 29]])
+        np.testing.assert_array_equal(splits[split].boxes[1], [[0, 0, 32, 32]])
+
+
+def test_wsol_metadata_rescales_a_box_by_its_image_header_where_image_sizes_leaves_it_out(tmp_path):
+    metadata, images = _cub(str(tmp_path))
+    _write(os.path.join(metadata, "val", "image_sizes.txt"), ["a/1.jpg,100,50"])  # b/2.jpg (60x120) left out
+    splits = kpg.datasets.wsol_metadata(metadata, images, image_size=32)
+    for listed, read in zip(splits["test"].boxes, splits["val"].boxes):
+        np.testing.assert_array_equal(read, listed)
+    np.testing.assert_array_equal(splits["val"].boxes[1], [[0, 0, 32, 32], [16, 16, 25, 25]])
+    with open(os.path.join(images, "b", "2.jpg"), "w") as file:
+        file.write("not an image")
+    with pytest.raises(ValueError, match=r"val.image_sizes.txt: no size for b/2.jpg, and .*2.jpg is not an image"):
+        kpg.datasets.wsol_metadata(metadata, images, image_size=32)
+
+
 @pytest.mark.parametrize(
     "file, lines, match",
     [
@@ -101,7 +181,8 @@ def test_wsol_metadata_reads_openimages_masks_for_pxap(tmp_path):
         ("class_labels.txt", ["a/1.jpg,0", "c/3.jpg,1"], r"line 2: c/3.jpg is not in"),
         ("class_labels.txt", ["a/1.jpg,0", "b/2.jpg,x"], r"line 2: expected an integer class id"),
         ("localization.txt", ["a/1.jpg,10,5,9,44", "b/2.jpg,0,0,5,5"], r"line 1: expected 0 <= x0 <= x1"),
-        ("image_sizes.txt", ["a/1.jpg,100,50"], r"no size for b/2.jpg"),
+        ("image_sizes.txt", ["a/1.jpg,100,50", "b/2.jpg,60,x"], r"image_sizes.txt, line 2: expected an integer height"),
+        ("image_sizes.txt", ["a/1.jpg,0,50"], r"image_sizes.txt, line 1: expected a width and height >= 1"),
     ],
 )
 def test_wsol_metadata_names_the_file_and_line_of_a_bad_layout(tmp_path, file, lines, match):
@@ -193,20 +274,42 @@ def test_utkface_labels_come_from_file_names(tmp_path):
                                                       (33, 0, 1), (22, 1, 3)])]
     for i, name in enumerate(names):
         _image(os.path.join(root, name), 20, 20, i)
-    splits = kpg.datasets.utkface(root, image_size=8, seed=1)
+    splits = kpg.datasets.utkface(root, age_threshold=30, image_size=8, seed=1)
     assert sum(len(d.labels) for d in splits.values()) == 10
     assert [len(d.labels) for d in splits.values()] == [6, 2, 2]
     for dataset in splits.values():
         for path, label, group in zip(dataset.file_paths, dataset.labels, dataset.groups):
             age, gender = (int(v) for v in os.path.basename(path).split("_")[:2])
             assert label == gender and group == 2 * gender + (age >= 30)
-    again = kpg.datasets.utkface(root, image_size=8, seed=1)
+    again = kpg.datasets.utkface(root, age_threshold=30, image_size=8, seed=1)
     assert again["test"].file_paths == splits["test"].file_paths
     _image(os.path.join(root, "61_1_20170109150557335.jpg.chip.jpg"), 20, 20)
     with pytest.raises(ValueError, match=r"61_1_2017.*expected a name <age>_<gender"):
         kpg.datasets.utkface(root)
     with pytest.raises(ValueError, match="`spurious` in"):
         kpg.datasets.utkface(root, spurious="race")
+    with pytest.raises(ValueError, match="`age_threshold` to be an int >= 1"):
+        kpg.datasets.utkface(root, age_threshold=0)
+
+
+def test_utkface_age_is_from_fake_to_reals_by_default(tmp_path):
+    # utk_face.py's rule: ages 20-50 (bias 0) against ages <= 5 (bias 1); every other age is dropped.
+    root = str(tmp_path)
+    ages = [1, 5, 6, 19, 20, 35, 50, 51, 70, 3, 44, 26]
+    for i, age in enumerate(ages):
+        _image(os.path.join(root, f"{age}_{i % 2}_{i % 5}_2017011{i:02d}.jpg.chip.jpg"), 20, 20, i)
+    splits = kpg.datasets.utkface(root, image_size=8, seed=1, fractions=(0.5, 0.25, 0.25))
+    kept = {}
+    for dataset in splits.values():
+        for path, label, group in zip(dataset.file_paths, dataset.labels, dataset.groups):
+            age, gender = (int(v) for v in os.path.basename(path).split("_")[:2])
+            kept[age] = group
+            assert label == gender and group == 2 * gender + (age <= 5)
+    assert sorted(kept) == [1, 3, 5, 20, 26, 35, 44, 50]
+    # The rule drops images but moves no kept image to another split.
+    by_threshold = kpg.datasets.utkface(root, age_threshold=30, image_size=8, seed=1, fractions=(0.5, 0.25, 0.25))
+    for split, dataset in splits.items():
+        assert set(dataset.file_paths) <= set(by_threshold[split].file_paths)
 
 
 def _manifest(root, with_mask=True):

@@ -3,10 +3,13 @@
 import importlib.util
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import BACKEND
 from PIL import Image
 
 RECIPES = Path(__file__).resolve().parent.parent / "examples" / "reproduce"
@@ -206,3 +209,135 @@ def test_ffr_faces_recipe_rejects_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit):
         _load("ffr_faces").parse_args(["--data-root", "d"] + argv)
     assert re.search(message, capsys.readouterr().err)
+
+
+def _add_val_only_class(metadata, images):
+    """A third class whose only image is in `val` (wsolevaluation's val is a different sample of images)."""
+    image_id = "002.Bird/val_only.jpg"
+    pixels = np.zeros((40, 48, 3), np.uint8)
+    pixels[10:30, 12:36] = 250
+    os.makedirs(os.path.join(images, "002.Bird"))
+    Image.fromarray(pixels).save(os.path.join(images, image_id))
+    for name, line in (("image_ids.txt", image_id), ("class_labels.txt", f"{image_id},2"),
+                       ("image_sizes.txt", f"{image_id},48,40"), ("localization.txt", f"{image_id},12,10,35,29")):
+        with open(os.path.join(metadata, "val", name), "a") as file:
+            file.write(line + "\n")
+
+
+def test_wsol_cub_recipe_counts_a_class_seen_in_val_only(tmp_path):
+    metadata, images = _wsol_fixture(str(tmp_path))
+    _add_val_only_class(metadata, images)
+    argv = ["--metadata-root", metadata, "--data-root", images, "--config", "cam", "--weights", "none",
+            "--image-size", "32", "--batch-size", "4", "--epochs", "1", "--verbose", "0"]
+    results = _load("wsol_cub").main(argv + ["--output-dir", str(tmp_path / "run")])
+    assert 0.0 <= results["val"]["top1"] <= 1.0
+    # A class count that leaves a label out fails before training, naming the split's labels file.
+    with pytest.raises(ValueError, match=r"val.class_labels.txt: expected labels in \[0, 1\] \(--num-classes 2\), "
+                                         r"received 2"):
+        _load("wsol_cub").main(argv + ["--num-classes", "2", "--output-dir", str(tmp_path / "short")])
+    assert not (tmp_path / "short").exists()
+
+
+def _ffr_split_fixture(root):
+    """FFR's data/celeba_Smiling_{train,valid,test}_0.95.pkl (the authors' paths) and CelebA-HQ-img."""
+    from test_ffr_splits import write_ffr_split
+
+    images = os.path.join(root, "CelebAMask-HQ", "CelebA-HQ-img")
+    folder = os.path.join(root, "From-Fake-to-Real", "data")
+    os.makedirs(folder)
+    splits, number = {}, 0
+    for name, count in (("train", 12), ("valid", 8), ("test", 8)):
+        rows = []
+        for i in range(count):
+            rows.append((f"{number}.jpg", i % 2, (i // 2) % 2))
+            number += 1
+        splits[name] = write_ffr_split(os.path.join(folder, f"celeba_Smiling_{name}_0.95.pkl"), images, rows)
+    return folder, images, splits
+
+
+def test_ffr_faces_recipe_trains_on_ffrs_published_subsets(tmp_path, capsys):
+    _, manifest = _faces_fixture(str(tmp_path))
+    folder, images, published = _ffr_split_fixture(str(tmp_path))
+    module = _load("ffr_faces")
+    argv = ["--dataset", "celeba", "--data-root", images, "--ffr-split", folder, "--bias", "0.95",
+            "--synthetic-manifest", manifest, "--config", "ffr_erm", "--backbone", "small_resnet",
+            "--image-size", "32", "--batch-size", "8", "--synthetic-epochs", "1", "--real-epochs", "1",
+            "--verbose", "0", "--output-dir", str(tmp_path / "run")]
+    real = module.real_splits(module.parse_args(argv))
+    for split, name in (("train", "train"), ("val", "valid"), ("test", "test")):
+        assert real[split].file_paths == [os.path.join(images, os.path.basename(f))
+                                          for f in published[name]["filenames"]]
+        np.testing.assert_array_equal(real[split].groups, 2 * published[name]["targets"] + published[name]["biases"])
+    scores = module.main(argv)
+    assert 0.0 <= scores["worst_group_accuracy"] <= scores["balanced_group_accuracy"] <= 1.0
+    assert "| celeba ffr_erm |" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"celeba_Smiling_train_0.99.pkl does not exist: .* found \['celeba_Smiling_"):
+        module.main([a if a != "0.95" else "0.99" for a in argv])
+
+
+def test_ffr_faces_recipe_checks_every_label_before_training(tmp_path):
+    celeba, manifest = _faces_fixture(str(tmp_path))
+    lines = Path(manifest).read_text().splitlines()
+    lines[3] = lines[3].replace(".png,0,", ".png,2,", 1)  # a third class in the synthetic set
+    Path(manifest).write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"manifest.csv: expected labels in \[0, 1\] \(the task is binary\), "
+                                         r"received 2"):
+        _load("ffr_faces").main([
+            "--data-root", celeba, "--synthetic-manifest", manifest, "--config", "ffr_erm",
+            "--backbone", "small_resnet", "--image-size", "32", "--verbose", "0",
+            "--output-dir", str(tmp_path / "run"),
+        ])
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--ffr-split", "data"], r"expected --bias .* with --ffr-split"),
+    (["--ffr-split", "data", "--bias", "0.95", "--spurious", "Young"], r"expected --bias .* with --ffr-split"),
+    (["--age-threshold", "30"], r"expected --age-threshold with --dataset utkface only"),
+    (["--weights", "absent.weights.h5"], r"expected --weights imagenet, none or a weights file, .*no such file"),
+])
+def test_ffr_faces_recipe_rejects_bad_data_options(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        _load("ffr_faces").parse_args(["--data-root", "d", "--config", "erm"] + argv)
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_ffr_faces_recipe_uses_ffrs_utkface_age_rule_unless_told_a_threshold(tmp_path):
+    root = tmp_path / "UTKFace"
+    root.mkdir()
+    for i in range(30):
+        age = (25, 3, 70, 40, 1, 33)[i % 6]
+        Image.fromarray(np.full((8, 8, 3), i, np.uint8)).save(root / f"{age}_{i % 2}_0_201701{i:06d}.jpg.chip.jpg")
+    module = _load("ffr_faces")
+    argv = ["--dataset", "utkface", "--data-root", str(root), "--config", "erm", "--image-size", "32"]
+
+    def ages(splits):
+        return sorted({int(os.path.basename(p).split("_")[0]) for d in splits.values() for p in d.file_paths})
+
+    assert ages(module.real_splits(module.parse_args(argv))) == [1, 3, 25, 33, 40]  # FFR's: 70 is dropped
+    assert ages(module.real_splits(module.parse_args(argv + ["--age-threshold", "30"])))[-1] == 70
+
+
+@pytest.mark.parametrize("recipe, argv", [
+    ("wsol_cub", ["--metadata-root", "absent", "--data-root", "absent"]),
+    ("waterbirds_edits", ["--waterbirds-root", "absent", "--config", "erm"]),
+    ("ffr_faces", ["--data-root", "absent", "--config", "erm"]),
+])
+def test_recipes_say_how_to_proceed_when_the_imagenet_weights_cannot_be_fetched(tmp_path, recipe, argv):
+    # A fresh process: an empty Keras cache ($KERAS_HOME, read when Keras is imported) and no network.
+    code = (
+        "import runpy, sys, urllib.error, urllib.request\n"
+        "def offline(*args, **kwargs):\n"
+        "    raise urllib.error.URLError('no network in this test')\n"
+        "urllib.request.urlopen = offline\n"
+        f"sys.argv = {[recipe] + argv!r}\n"
+        f"runpy.run_path({str(RECIPES / f'{recipe}.py')!r}, run_name='__main__')\n"
+    )
+    home = tmp_path / "keras_home"
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, KERAS_HOME=str(home), KERAS_BACKEND=BACKEND))
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "cannot get the ImageNet weights (Exception: URL fetch failure" in result.stderr
+    for advice in (str(home / "models"), "--weights <file>", "--weights none"):
+        assert advice in result.stderr
+    assert "Traceback" not in result.stderr  # the message, not Keras's traceback; no data was read

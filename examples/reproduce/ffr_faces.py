@@ -1,7 +1,8 @@
 """Reproduce From Fake to Real's face rows: CelebA (Smiling vs Male) and UTKFace (gender vs age).
 
 Reads the real images in their published layout (`kpg.datasets.celeba`,
-`kpg.datasets.utkface`) and a group-balanced synthetic set from a CSV
+`kpg.datasets.utkface`), or FFR's exact subsets of them (`--ffr-split`,
+`kpg.datasets.ffr_split`), and a group-balanced synthetic set from a CSV
 manifest (`kpg.datasets.csv_manifest`: `path,label,group,split` with every
 row `train`, plus a `mask` column for `ffr_guided`), and trains:
 
@@ -30,21 +31,32 @@ Where the defaults come from (the FFR code, mqraitem/From-Fake-to-Real):
   option there too).
 - `--bias`: the FFR code's `make_harder`, which keeps in each class a
   fraction `1 - bias` of minority-group images in training, and at least 10
-  in validation (their published splits are pickles of CelebA-HQ file lists;
-  this recipe redraws the subsample with `--seed`). Without it the splits
-  are used as published.
+  in validation; this recipe redraws the subsample with `--seed`. Without
+  it the splits are used as published.
+- `--ffr-split FOLDER`: the FFR repository's `data/` folder, whose pickles
+  (`celeba_Smiling_{train,valid,test}_<bias>.pkl`,
+  `utk_face_{train,valid,test}_<bias>.pkl`) are the very subsets the paper
+  trained and scored on; `--bias` (0.9, 0.95, 0.97, 0.99 or 0.999) picks
+  them, and `--data-root` is the folder holding the listed images by name
+  (CelebA-HQ's `CelebA-HQ-img`, or UTKFace's images). Nothing is redrawn.
 - Task: CelebA `Smiling` with `Male` as the spurious attribute, as the paper
   (which uses CelebA-HQ: lay its `CelebAMask-HQ-attribute-anno.txt` out as
   `list_attr_celeba.txt` with a `list_eval_partition.txt`); UTKFace gender
-  with age (binary at 30) spurious.
+  with age spurious by the FFR code's rule (`utk_face.py`): ages 20-50
+  against ages 5 and under, every other age dropped (`--age-threshold N`:
+  age binary at N instead, every image kept).
 - Guidance weight 0.05: the middle of the guidance paper's stable range
   (0.01-0.09), not tuned for this setting; choose it on validation.
 
     python examples/reproduce/ffr_faces.py --dataset celeba --data-root celeba \\
         --synthetic-manifest synthetic/manifest.csv --config ffr_groupdro --bias 0.95
+
+    python examples/reproduce/ffr_faces.py --dataset utkface --data-root UTKFace \\
+        --ffr-split From-Fake-to-Real/data --bias 0.95 --synthetic-manifest synthetic/manifest.csv
 """
 
 import argparse
+import functools
 import math
 import os
 import sys
@@ -61,17 +73,37 @@ import recipe_args  # noqa: E402
 
 CONFIGS = ("erm", "groupdro", "ffr_erm", "ffr_groupdro", "ffr_resample", "ffr_dfr", "ffr_guided")
 MONITOR = "val_worst_group_accuracy"
+# Our split names -> the FFR code's, as its pickles' file names spell them.
+FFR_SPLITS = {"train": "train", "val": "valid", "test": "test"}
+
+
+def ffr_pickles(folder, dataset, target, bias):
+    """`{split: path}` of FFR's published pickles for `dataset` at `bias`, or a `ValueError` listing those there."""
+    prefix = {"celeba": f"celeba_{target}", "utkface": "utk_face"}[dataset]
+    paths = {split: os.path.join(folder, f"{prefix}_{name}_{bias}.pkl") for split, name in FFR_SPLITS.items()}
+    missing = [path for path in paths.values() if not os.path.isfile(path)]
+    if missing:
+        found = sorted(n for n in os.listdir(folder) if n.startswith(prefix)) if os.path.isdir(folder) else []
+        raise ValueError(
+            f"{missing[0]} does not exist: expected --ffr-split to be the FFR repository's data/ folder, with "
+            f"{prefix}_{{train,valid,test}}_<--bias>.pkl; found {found or 'none'} there."
+        )
+    return paths
 
 
 def real_splits(args):
-    """`{split: dataset}` of the real images, subsampled to `args.bias` when given."""
+    """`{split: dataset}` of the real images: FFR's pickled subsets, or subsampled to `args.bias` when given."""
     options = dict(image_size=args.image_size, batch_size=args.batch_size, seed=args.seed)
+    if args.ffr_split:
+        paths = ffr_pickles(args.ffr_split, args.dataset, args.target, args.bias)
+        return {split: kpg.datasets.ffr_split(path, args.data_root, shuffle=split == "train", **options)
+                for split, path in paths.items()}
     if args.dataset == "celeba":
         splits = kpg.datasets.celeba(args.data_root, target=args.target, spurious=args.spurious, **options)
     else:
-        # The FFR code's UTKFace split: 80 / 10 / 10 at random.
+        # The FFR code's UTKFace split: 80 / 10 / 10 (ours at random, theirs in listing order).
         splits = kpg.datasets.utkface(args.data_root, target=args.target, spurious=args.spurious,
-                                      fractions=(0.8, 0.1, 0.1), **options)
+                                      age_threshold=args.age_threshold, fractions=(0.8, 0.1, 0.1), **options)
     if args.bias is None:
         return splits
     rng = np.random.default_rng(args.seed)
@@ -130,11 +162,7 @@ class BestPerPhase(keras.callbacks.Callback):
 
 def build_model(args, train_groups, guided):
     keras.utils.set_random_seed(args.seed)
-    shape = (args.image_size, args.image_size, 3)
-    if args.backbone == "resnet50":
-        backbone = kpg.models.resnet50(shape, weights=None if args.weights == "none" else args.weights)
-    else:  # a small network for smoke runs
-        backbone = kpg.models.small_resnet(shape, batchnorm_momentum=0.9)
+    backbone = recipe_args.classifier_backbone(args.backbone, (args.image_size, args.image_size, 3), args.weights)
     model = kpg.GuidedModel(kpg.models.ImageClassifier(2, backbone=backbone),
                             guidance_weight=args.guidance_weight if guided else 0.0)
     model.guidance_enabled = guided
@@ -148,7 +176,20 @@ def build_model(args, train_groups, guided):
 
 def run(args):
     """Trains `args.config`; returns its test scores (and the selected epochs)."""
+    recipe_args.check_weights(args.weights, functools.partial(recipe_args.classifier_backbone, args.backbone))
     real = real_splits(args)
+    synthetic = None
+    if args.config.startswith("ffr"):
+        synthetic = kpg.datasets.csv_manifest(
+            args.synthetic_manifest, image_size=args.image_size, splits=("train",),
+            batch_size=args.batch_size, seed=args.seed,
+        )["train"]
+        if args.config == "ffr_guided" and synthetic.row_reader.table.masks is None:
+            raise ValueError(f"{args.synthetic_manifest}: ffr_guided needs a `mask` column (the provenance).")
+    labels = {f"the real {split} split": dataset.labels for split, dataset in real.items()}
+    if synthetic is not None:
+        labels[args.synthetic_manifest] = synthetic.labels
+    recipe_args.class_count(labels, num_classes=2, why="the task is binary")
     model = build_model(args, real["train"].groups, guided=args.config == "ffr_guided")
     os.makedirs(args.output_dir, exist_ok=True)
     # Last, so the log sees what the other callbacks add (FromFakeToReal's `phase`).
@@ -164,12 +205,6 @@ def run(args):
         model.load_weights(best)
         selected = {REAL: round(float(np.max(history.history[MONITOR])), 4)}
     else:
-        synthetic = kpg.datasets.csv_manifest(
-            args.synthetic_manifest, image_size=args.image_size, splits=("train",),
-            batch_size=args.batch_size, seed=args.seed,
-        )["train"]
-        if args.config == "ffr_guided" and synthetic.row_reader.table.masks is None:
-            raise ValueError(f"{args.synthetic_manifest}: ffr_guided needs a `mask` column (the provenance).")
         data = kpg.data.FakeThenReal(
             synthetic, real["train"], synthetic_epochs=args.synthetic_epochs, batch_size=args.batch_size,
             real_sampling="group_balanced" if args.config == "ffr_resample" else "shuffle", seed=args.seed,
@@ -196,12 +231,19 @@ def run(args):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="celeba", choices=("celeba", "utkface"))
-    parser.add_argument("--data-root", required=True, help="CelebA's or UTKFace's folder")
+    parser.add_argument("--data-root", required=True,
+                        help="CelebA's or UTKFace's folder (with --ffr-split: the folder of the listed images)")
+    parser.add_argument("--ffr-split", metavar="FOLDER",
+                        help="the FFR repository's data/ folder: train and score on its pickled subsets at --bias")
     parser.add_argument("--synthetic-manifest", help="the synthetic set: path,label,group,split[,mask]")
     parser.add_argument("--config", default="ffr_erm", choices=CONFIGS)
     parser.add_argument("--target", help="target attribute (default: Smiling / gender)")
     parser.add_argument("--spurious", help="spurious attribute (default: Male / age)")
-    parser.add_argument("--bias", type=float, help="keep 1 - bias of each class's minority group")
+    parser.add_argument("--bias", type=float,
+                        help="keep 1 - bias of each class's minority group (with --ffr-split: pick FFR's subsets)")
+    parser.add_argument("--age-threshold", type=int,
+                        help="UTKFace: age binary at this age, every image kept (default: FFR's rule, ages "
+                             "20-50 against ages 5 and under, other ages dropped)")
     parser.add_argument("--synthetic-epochs", type=int, default=50)
     parser.add_argument("--real-epochs", type=int, default=50)
     parser.add_argument("--real-learning-rate", type=float, default=1e-3)
@@ -217,6 +259,11 @@ def parse_args(argv=None):
         parser.error(f"expected --synthetic-manifest for --config {args.config}, received none")
     if args.bias is not None and not 0.5 <= args.bias < 1:
         parser.error(f"expected --bias in [0.5, 1), received {args.bias}")
+    if args.ffr_split and (args.bias is None or args.spurious != defaults[1] or args.age_threshold is not None):
+        parser.error("expected --bias (0.9, 0.95, 0.97, 0.99 or 0.999: it picks FFR's subsets) and no --spurious "
+                     "or --age-threshold (its pickles fix the spurious attribute) with --ffr-split")
+    if args.dataset != "utkface" and args.age_threshold is not None:
+        parser.error(f"expected --age-threshold with --dataset utkface only, received --dataset {args.dataset}")
     if args.synthetic_epochs < 1 or args.real_epochs < 1 or args.real_learning_rate <= 0:
         parser.error(
             "expected --synthetic-epochs >= 1, --real-epochs >= 1 and --real-learning-rate > 0, received "

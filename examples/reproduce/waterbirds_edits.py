@@ -31,6 +31,7 @@ Where the defaults come from:
 """
 
 import argparse
+import functools
 import os
 import sys
 
@@ -66,6 +67,8 @@ def training_stream(real, edits, config, seed):
 
 def run(args):
     """Trains `args.config`; returns the selected epoch's test scores."""
+    backbone = functools.partial(recipe_args.classifier_backbone, args.backbone)
+    recipe_args.check_weights(args.weights, backbone)
     real = kpg.datasets.waterbirds(
         args.waterbirds_root, image_size=args.image_size, batch_size=args.batch_size, seed=args.seed,
     )
@@ -78,12 +81,7 @@ def run(args):
             groups=dict(zip(names, real["train"].groups.tolist())),
         )
     keras.utils.set_random_seed(args.seed)
-    shape = (args.image_size, args.image_size, 3)
-    if args.backbone == "resnet50":
-        backbone = kpg.models.resnet50(shape, weights=None if args.weights == "none" else args.weights)
-    else:  # a small network for smoke runs: ResNet-50 from random weights on 0-255 inputs diverges
-        backbone = kpg.models.small_resnet(shape, batchnorm_momentum=0.9)
-    classifier = kpg.models.ImageClassifier(2, backbone=backbone)
+    classifier = kpg.models.ImageClassifier(2, backbone=backbone((args.image_size, args.image_size, 3), args.weights))
     guided = args.config == "alia_guided"
     model = kpg.GuidedModel(classifier, guidance_weight=args.guidance_weight if guided else 0.0)
     model.guidance_enabled = guided

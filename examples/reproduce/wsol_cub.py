@@ -108,11 +108,16 @@ class ValidationLocalization(keras.callbacks.Callback):
 
 def run(args):
     """Trains `args.config`; returns `{split: scores}` for `val` and `test`."""
+    recipe_args.check_weights(args.weights, BACKBONES[args.backbone])
     splits = kpg.datasets.wsol_metadata(
         args.metadata_root, args.data_root, image_size=args.image_size,
         batch_size=args.batch_size, seed=args.seed,
     )
-    num_classes = int(max(splits["train"].labels.max(), splits["test"].labels.max())) + 1
+    num_classes = recipe_args.class_count(
+        {os.path.join(args.metadata_root, split, "class_labels.txt"): dataset.labels
+         for split, dataset in splits.items()},
+        args.num_classes,
+    )
     keras.utils.set_random_seed(args.seed)
     backbone = BACKBONES[args.backbone](
         (args.image_size, args.image_size, 3), weights=None if args.weights == "none" else args.weights
@@ -151,8 +156,12 @@ def parse_args(argv=None):
     parser.add_argument("--backbone", default="vgg16", choices=sorted(BACKBONES))
     parser.add_argument("--select", default="last", choices=("last", "best"),
                         help="the last epoch, or the best by val MaxBoxAccV2")
+    parser.add_argument("--num-classes", type=int,
+                        help="the class count (default: one more than the largest label of any split)")
     recipe_args.add_training_arguments(parser, epochs=15, output_dir="runs/wsol_cub")
     args = parser.parse_args(argv)
+    if args.num_classes is not None and args.num_classes < 1:
+        parser.error(f"expected --num-classes >= 1, received {args.num_classes}")
     return recipe_args.check_training_arguments(parser, args)
 
 

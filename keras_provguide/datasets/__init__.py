@@ -19,6 +19,8 @@ line by line; `{split: dataset}` of the dict contract):
   boxes rescaled as that protocol does, OpenImages masks for PxAP;
 - `waterbirds`, `celeba`, `utkface`: the group-robustness benchmarks, with
   `x["groups"]`;
+- `ffr_split`: one split of From Fake to Real exactly as its authors drew
+  it (their published pickles), with `x["groups"]`;
 - `csv_manifest`: your own data (path, label, split, optional group and
   provenance mask);
 - `edited_pairs`: originals and their generative edits, provenance
@@ -31,6 +33,7 @@ line by line; `{split: dataset}` of the dict contract):
 from keras_provguide.datasets.decoy_digits import decoy_digits
 from keras_provguide.datasets.digit_localization import digit_localization
 from keras_provguide.datasets.edited_digits import edited_digits
+from keras_provguide.datasets.ffr_splits import ffr_split
 from keras_provguide.datasets.keypoint_actions import keypoint_actions
 from keras_provguide.datasets.moving_digits import moving_digits
 from keras_provguide.datasets.published import (
@@ -50,6 +53,6 @@ from keras_provguide.datasets.spurious_digits import spurious_digits
 
 __all__ = [
     "celeba", "csv_manifest", "decoy_digits", "digit_localization", "edited_digits",
-    "edited_pairs", "keypoint_action_clips", "keypoint_actions", "moving_digits",
+    "edited_pairs", "ffr_split", "keypoint_action_clips", "keypoint_actions", "moving_digits",
     "pyskl_annotations", "spurious_digits", "ucf101_24_ground_truth", "utkface", "waterbirds", "wsol_metadata",
 ]

@@ -1,13 +1,14 @@
 """Image files listed by a benchmark's metadata, as batches of the package's dict contract.
 
 Every published-format loader (`wsol_metadata`, `waterbirds`, `celeba`,
-`utkface`, `csv_manifest`, `edited_pairs`) parses its metadata into a
+`utkface`, `csv_manifest`, `edited_pairs`, `ffr_split`) parses its metadata into a
 `FileTable` (one row per image, checked before the first batch) and hands
 it to `table_dataset`, which reads, resizes and batches the files as a
 `tf.data.Dataset` or a `keras.utils.PyDataset`.
 """
 
 import os
+import pickle
 
 import numpy as np
 
@@ -64,6 +65,17 @@ class FileTable:
             for path in getattr(self, name) or ():
                 if not os.path.isfile(path):
                     raise ValueError(f"{where}: {path} does not exist (listed as an image's file).")
+
+
+def load_pickle(path, encoding="ASCII"):
+    """The object pickled at `path`, or a `ValueError` naming it (missing, or not a pickle)."""
+    try:
+        with open(path, "rb") as file:
+            return pickle.load(file, encoding=encoding)
+    except FileNotFoundError:
+        raise ValueError(f"Expected a pickle file at {path}, found none.") from None
+    except (pickle.UnpicklingError, EOFError) as error:
+        raise ValueError(f"{path}: not a readable pickle ({error}).") from None
 
 
 def check_image_size(image_size):

@@ -14,6 +14,7 @@ import re
 
 import numpy as np
 
+from keras_provguide.checks import int_at_least
 from keras_provguide.datasets.files import (
     FileTable,
     check_image_size,
@@ -85,11 +86,16 @@ def wsol_metadata(metadata_root, data_root, image_size=224, splits=SPLITS, batch
 
         metadata_root/train/image_ids.txt     relative image path per line
                             class_labels.txt  <image_id>,<class id>
-                            image_sizes.txt   <image_id>,<width>,<height>
+                            image_sizes.txt   <image_id>,<width>,<height> (may be empty)
                             localization.txt  <image_id>,<x0>,<y0>,<x1>,<y1> per box
                                               (or, OpenImages: <image_id>,<mask>,<ignore mask>)
         metadata_root/val/...  metadata_root/test/...
         data_root/<image_id>                  the images (and OpenImages' masks)
+
+    Sizes serve only to rescale boxes (masks carry their own size), and
+    wsolevaluation publishes them empty for OpenImages and for ILSVRC's
+    train: an image that `image_sizes.txt` leaves out and whose boxes need
+    rescaling takes its size from its file's header.
 
     Images are resized straight to `image_size`, as that protocol evaluates
     them; boxes are rescaled with them as its `resize_bbox` does (truncated
@@ -150,11 +156,18 @@ def _wsol_split(folder, data_root, size):
         return path, found
 
     labels_path, labels = keyed("class_labels.txt", 2)
-    sizes_path, sizes = keyed("image_sizes.txt", 3)
-    for name, path, found in (("class label", labels_path, labels), ("size", sizes_path, sizes)):
-        missing = [i for i in ids if i not in found]
-        if missing:
-            raise ValueError(f"{path}: no {name} for {missing[0]} (listed in {ids_path}).")
+    missing = [i for i in ids if i not in labels]
+    if missing:
+        raise ValueError(f"{labels_path}: no class label for {missing[0]} (listed in {ids_path}).")
+    sizes_path, listed = keyed("image_sizes.txt", 3)
+    sizes = {}
+    for image_id, ((number, (width, height)), *_) in listed.items():
+        sizes[image_id] = (_integer(sizes_path, number, width, "width"),
+                           _integer(sizes_path, number, height, "height"))
+        if min(sizes[image_id]) < 1:
+            raise ValueError(
+                f"{sizes_path}, line {number}: expected a width and height >= 1, received {sizes[image_id]}."
+            )
     class_ids = []
     for image_id in ids:
         number, (value,) = labels[image_id][0]
@@ -170,7 +183,13 @@ def _wsol_split(folder, data_root, size):
         rows = _lines(localization)
         width = len(rows[0][1].split(",")) if rows else 0
         if width == 5:
-            boxes = _wsol_boxes(localization, rows, ids, known, sizes, size)
+
+            def size_of(image_id):
+                if image_id not in sizes:
+                    sizes[image_id] = _header_size(os.path.join(data_root, image_id), sizes_path, image_id)
+                return sizes[image_id]
+
+            boxes = _wsol_boxes(localization, rows, ids, known, size_of, size)
         elif width == 3:
             masks = _wsol_masks(localization, rows, ids, known, data_root)
         elif rows:
@@ -181,7 +200,7 @@ def _wsol_split(folder, data_root, size):
     return table, boxes, masks
 
 
-def _wsol_boxes(path, rows, ids, known, sizes, size):
+def _wsol_boxes(path, rows, ids, known, size_of, size):
     height, width = size
     found = {}
     for number, line in rows:
@@ -194,8 +213,7 @@ def _wsol_boxes(path, rows, ids, known, sizes, size):
                 f"{path}, line {number}: expected 0 <= x0 <= x1 and 0 <= y0 <= y1, received "
                 f"{(x0, y0, x1, y1)}."
             )
-        size_line, (w, h) = sizes[image_id][0]
-        w, h = _integer(path, size_line, w, "width"), _integer(path, size_line, h, "height")
+        w, h = size_of(image_id)
         # The reference's resize_bbox: scale, truncate; inclusive corners, +1 for ours.
         box = [int(x0 * width / w), int(y0 * height / h), int(x1 * width / w) + 1,
                int(y1 * height / h) + 1]
@@ -204,6 +222,20 @@ def _wsol_boxes(path, rows, ids, known, sizes, size):
     if missing:
         raise ValueError(f"{path}: no box for {missing[0]}.")
     return [np.asarray(found[i], "float32") for i in ids]
+
+
+def _header_size(path, sizes_path, image_id):
+    """`(width, height)` from the header of the image at `path`, for an id `image_sizes.txt` leaves out."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:  # reads the header; no pixel is decoded
+            return image.size
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"{sizes_path}: no size for {image_id}, and {path} is not an image to read it from "
+            f"({type(error).__name__}: {error}); its boxes need the original size to be rescaled."
+        ) from None
 
 
 def _wsol_masks(path, rows, ids, known, data_root):
@@ -337,17 +369,25 @@ _UTK_NAME = re.compile(r"^(\d+)_([01])_([0-4])_\d+.*\.(jpg|jpeg|png)$", re.IGNOR
 UTK_ATTRIBUTES = ("age", "gender")  # binary here; race has five values
 
 
-def utkface(root, target="gender", spurious="age", age_threshold=30, fractions=(0.6, 0.2, 0.2),
+def utkface(root, target="gender", spurious="age", age_threshold=None, fractions=(0.6, 0.2, 0.2),
             image_size=200, splits=SPLITS, batch_size=32, seed=0, output="tf.data", augment=None):
     """UTKFace (Zhang et al., CVPR 2017): labels from the file names.
 
     Layout: `root/<age>_<gender>_<race>_<date&time>.jpg` (the aligned and
     cropped release; `.chip.jpg` names too). Gender is 0 male / 1 female,
-    race 0–4; `age` becomes binary, 1 for ages >= `age_threshold`. From Fake
-    to Real's task is gender with age as the spurious attribute. The release
-    has no splits: images are split at random by `seed` into `fractions`
-    of train / val / test. Files whose names do not follow the pattern are
-    an error (three release files are known to lack a field: remove them).
+    race 0–4. From Fake to Real's task is gender with age as the spurious
+    attribute, and `age` becomes binary by its rule (its `utk_face.py`):
+    0 for ages 20 to 50, 1 for ages 5 and under, and every other age is
+    dropped. With `age_threshold`, `age` is instead 1 for ages >=
+    `age_threshold` and 0 below, and every image is kept. The release has
+    no splits: images are split at random by `seed` into `fractions` of
+    train / val / test (before FFR's rule drops ages, so the split of a kept
+    image does not depend on the rule). Files whose names do not follow the
+    pattern are an error (three release files are known to lack a field:
+    remove them).
+
+    Args:
+        age_threshold: `None` for FFR's rule, or an int >= 1.
     """
     size, splits = _checked_options(image_size, batch_size, output, splits)
     for which, name in (("target", target), ("spurious", spurious)):
@@ -355,6 +395,8 @@ def utkface(root, target="gender", spurious="age", age_threshold=30, fractions=(
             raise ValueError(f"Expected `{which}` in {UTK_ATTRIBUTES}, received {name!r}.")
     if target == spurious:
         raise ValueError(f"Expected different `target` and `spurious`, received {target!r} twice.")
+    if age_threshold is not None:
+        int_at_least(age_threshold, 1, "age_threshold")
     if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1.0):
         raise ValueError(f"Expected three `fractions` >= 0 summing to 1, received {fractions!r}.")
     if not os.path.isdir(root):
@@ -370,19 +412,27 @@ def utkface(root, target="gender", spurious="age", age_threshold=30, fractions=(
                 f"{os.path.join(root, name)}: expected a name <age>_<gender 0|1>_<race 0-4>_<date>.jpg."
             )
         age, gender, race = (int(match.group(k)) for k in (1, 2, 3))
-        values[name] = {"age": int(age >= age_threshold), "gender": gender, "race": race}
+        values[name] = {"age": _utk_age(age, age_threshold), "gender": gender, "race": race}
     order = np.random.default_rng(seed).permutation(len(names))
     bounds = np.round(np.cumsum(fractions)[:2] * len(names)).astype(int)
     split_of = np.empty(len(names), object)
     for split, part in zip(SPLITS, np.split(order, bounds)):
         split_of[part] = split
+    kept = [i for i, n in enumerate(names) if values[n]["age"] is not None]
     columns = {
-        "paths": [os.path.join(root, n) for n in names],
-        "labels": [values[n][target] for n in names],
-        "groups": [2 * values[n][target] + values[n][spurious] for n in names],
-        "splits": list(split_of),
+        "paths": [os.path.join(root, names[i]) for i in kept],
+        "labels": [values[names[i]][target] for i in kept],
+        "groups": [2 * values[names[i]][target] + values[names[i]][spurious] for i in kept],
+        "splits": [split_of[i] for i in kept],
     }
     return _grouped(columns, root, size, splits, batch_size, seed, output, augment)
+
+
+def _utk_age(age, age_threshold):
+    """Binary age: 1 from `age_threshold` on, or FFR's 0 for 20-50 and 1 for <= 5 (`None`: dropped)."""
+    if age_threshold is not None:
+        return int(age >= age_threshold)
+    return 0 if 20 <= age <= 50 else 1 if age <= 5 else None
 
 
 def csv_manifest(path, root=None, image_size=224, splits=SPLITS, batch_size=32, seed=None,

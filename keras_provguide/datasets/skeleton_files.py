@@ -17,12 +17,12 @@
 """
 
 import os
-import pickle
 
 import numpy as np
 
 from keras_provguide.checks import int_at_least
 from keras_provguide.data.keypoints import skeletons_to_points
+from keras_provguide.datasets.files import load_pickle
 
 _PYSKL_KEYS = ("frame_dir", "label", "keypoint", "total_frames")
 _GT_KEYS = ("labels", "gttubes", "nframes", "train_videos", "test_videos", "resolution")
@@ -39,7 +39,7 @@ def pyskl_annotations(path, split=None):
         A list of annotation dicts, `keypoint` as float32 `(M, T, V, C)` and
         `keypoint_score` as float32 `(M, T, V)` where given.
     """
-    data = _load(path)
+    data = load_pickle(path)
     if not isinstance(data, dict) or "annotations" not in data:
         raise ValueError(
             f"{path}: expected a pyskl pickle, a dict with 'split' and 'annotations', received "
@@ -88,7 +88,7 @@ def _checked_annotation(path, index, record):
 
 def ucf101_24_ground_truth(path):
     """`UCF101v2-GT.pkl` (ACT / MOC), checked: tubes `(n, 5)` with frames in `[1, nframes]`."""
-    data = _load(path, encoding="latin1")
+    data = load_pickle(path, encoding="latin1")
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a dict with keys {list(_GT_KEYS)}, received a {type(data).__name__}.")
     missing = [key for key in _GT_KEYS if key not in data]
@@ -183,13 +183,3 @@ def _clip(video, record, label, num_frames, max_persons):
     points = skeletons_to_points(people, scores, img_shape=(height, width))
     return dict(points, labels=np.int32(label), videos=video, frame_numbers=(frames + 1).astype("int32"),
                 image_size=np.array([height, width], "int32"))
-
-
-def _load(path, encoding="ASCII"):
-    try:
-        with open(path, "rb") as file:
-            return pickle.load(file, encoding=encoding)
-    except FileNotFoundError:
-        raise ValueError(f"Expected a pickle file at {path}, found none.") from None
-    except (pickle.UnpicklingError, EOFError) as error:
-        raise ValueError(f"{path}: not a readable pickle ({error}).") from None
