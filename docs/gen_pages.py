@@ -63,7 +63,7 @@ def guide_markdown(source):
     """A guide's Markdown: each top-level string statement as text, the code between as code blocks."""
     lines = source.splitlines()
     texts = [node for node in ast.parse(source).body
-             if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)]
+             if isinstance(node, ast.Expr) and isinstance(getattr(node.value, "value", None), str)]
     parts, line = [], 0
     for node in texts:
         code = "\n".join(lines[line: node.lineno - 1]).strip("\n")

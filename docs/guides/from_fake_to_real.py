@@ -30,7 +30,7 @@ equally, with provenance. The group of an image is `2 * label + background`,
 carried as `x["groups"]`.
 """
 
-splits = kpg.datasets.spurious_digits(num_train=1000, num_val=200, num_test=400, synthetic_per_group=250)
+splits = kpg.datasets.spurious_digits(num_train=640, num_val=200, num_test=400, synthetic_per_group=160)
 print({name: len(split["labels"]) for name, split in splits.items()})
 
 """
@@ -55,12 +55,12 @@ backbone = keras.Sequential([
     keras.layers.Conv2D(32, 3, padding="same"), keras.layers.BatchNormalization(momentum=0.9),
     keras.layers.ReLU(), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2),
 ])
-data = kpg.data.FakeThenReal(splits["synthetic"], splits["train"], synthetic_epochs=6, batch_size=64)
+data = kpg.data.FakeThenReal(splits["synthetic"], splits["train"], synthetic_epochs=10, batch_size=64)
 model = kpg.GuidedModel(backbone, guidance_weight=0.03)  # guidance in the synthetic phase
 model.compile("adam", kpg.losses.GroupDRO(num_groups=4),
               metrics=[kpg.metrics.WorstGroupAccuracy(4), kpg.metrics.BalancedGroupAccuracy(4)])
 val = kpg.data.split_labels({key: splits["val"][key] for key in ("images", "groups", "labels")})
-history = model.fit(data, epochs=9, steps_per_epoch=data.steps_per_epoch, validation_data=val, verbose=0,
+history = model.fit(data, epochs=13, steps_per_epoch=data.steps_per_epoch, validation_data=val, verbose=0,
                     callbacks=[kpg.callbacks.FromFakeToReal(data, real_learning_rate=1e-4, freeze_batchnorm=True, verbose=0),
                                keras.callbacks.ModelCheckpoint("best.keras", monitor="val_worst_group_accuracy",
                                                                save_best_only=True)])

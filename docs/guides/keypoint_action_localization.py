@@ -41,7 +41,7 @@ shortcut. Each split holds the points (persons, then objects), the clip
 labels, and the actor's per-frame boxes for evaluation.
 """
 
-data = kpg.datasets.keypoint_actions(num_train=96, num_test=24, num_frames=8, max_persons=2)
+data = kpg.datasets.keypoint_actions(num_train=64, num_test=16, num_frames=8, max_persons=2)
 train, test = data["train"], data["test"]
 num_classes = int(train["labels"].max()) + 1
 

@@ -23,7 +23,7 @@ keras.utils.set_random_seed(0)
 digit's box and mask. Training uses only the class labels.
 """
 
-data = kpg.datasets.digit_localization(num_train=384, num_test=64, image_size=32, scale_range=(0.4, 0.8))
+data = kpg.datasets.digit_localization(num_train=256, num_test=64, image_size=32, scale_range=(0.4, 0.8))
 train, test = data["train"], data["test"]
 
 """
@@ -40,7 +40,7 @@ model = kpg.GuidedModel(localizer, guidance_weight=0.01)
 model.compile("adam", keras.losses.CategoricalCrossentropy(from_logits=True))
 mix = kpg.layers.ProvenanceCutMix(num_classes=10, seed=0)
 stream = tf.data.Dataset.from_tensor_slices({"images": train["images"], "labels": train["labels"]})
-model.fit(stream.shuffle(384, seed=0).batch(64).map(mix).map(kpg.data.split_labels), epochs=3, verbose=0)
+model.fit(stream.shuffle(256, seed=0).batch(64).map(mix).map(kpg.data.split_labels), epochs=3, verbose=0)
 
 """
 ## Scoring localization
@@ -82,7 +82,7 @@ the frames the tube spans. `kpg.layers.ProvenanceTemporalMix` splices a run
 of frames from a partner clip, with provenance over frames.
 """
 
-clips = kpg.datasets.moving_digits(num_train=32, num_test=8, num_frames=4, image_size=24)
+clips = kpg.datasets.moving_digits(num_train=16, num_test=8, num_frames=4, image_size=24)
 clip_localizer = kpg.models.ClipLocalizer(10, input_shape=(4, 24, 24, 3), cam_width=16)
 clip_model = kpg.GuidedModel(clip_localizer, guidance_weight=1.0, penalty_reduction="mean")
 clip_model.compile("adam", keras.losses.CategoricalCrossentropy(from_logits=True))

@@ -17,6 +17,7 @@ tiny files in each format.
 """
 
 import os
+import pickle
 
 import keras
 import numpy as np
@@ -113,7 +114,9 @@ print("CUB-style boxes at 32x32:", [boxes.tolist() for boxes in cub["test"].boxe
 - `kpg.datasets.celeba(root, target="Blond_Hair", spurious="Male")` reads
   `list_attr_celeba.txt`, `list_eval_partition.txt` and `img_align_celeba/`.
 - `kpg.datasets.utkface(root, target="gender", spurious="age")` parses
-  `<age>_<gender>_<race>_<date>.jpg` names into a seeded split.
+  `<age>_<gender>_<race>_<date>.jpg` names into a seeded split; by default
+  the age attribute follows the FFR code (age 20-50 against age 5 or less,
+  other ages dropped).
 """
 
 write_lines("waterbirds/metadata.csv", ["img_id,img_filename,y,split,place,place_filename"] + [
@@ -122,6 +125,25 @@ for i in range(6):
     write_image(f"waterbirds/{i:03d}.Bird/{i}.jpg")
 birds = kpg.datasets.waterbirds("waterbirds", image_size=32, output="pydataset")
 print("waterbirds groups per split:", {name: split.groups.tolist() for name, split in birds.items()})
+
+"""
+## From Fake to Real's own splits
+
+The FFR authors publish the exact subsets they trained on
+(`data/{celeba_Smiling,utk_face,spuco_animals}_{train,valid,test}_{bias}.pkl`,
+each a dict of `filenames`, `targets`, `biases` and `real_gen`), with the
+absolute paths of their machine. `kpg.datasets.ffr_split` finds each file in
+your image folder by name; its groups are `2 * target + bias`.
+"""
+
+names = [f"{age}_{i % 2}_0_2017.jpg" for i, age in enumerate((25, 3, 40, 2))]
+for name in names:
+    write_image(f"UTKFace/{name}")
+with open("utk_face_train_0.95.pkl", "wb") as file:
+    pickle.dump({"filenames": [f"/their/machine/UTKFace/{name}" for name in names],
+                 "targets": [0, 1, 0, 1], "biases": [0, 1, 0, 1], "real_gen": [0, 0, 0, 0]}, file)
+split = kpg.datasets.ffr_split("utk_face_train_0.95.pkl", "UTKFace", image_size=32, output="pydataset")
+print("FFR split groups:", split.groups.tolist())
 
 """
 ## Generative edits

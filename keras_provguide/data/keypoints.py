@@ -120,7 +120,16 @@ def _image_shape(img_shape):
 
 
 def keypoint_inputs(data):
-    """The model inputs of a keypoint split or batch dict: `"keypoints"` and the point structure present."""
+    """The model inputs of a keypoint split or batch dict: `"keypoints"` and the point structure present.
+
+    Example:
+
+    ```python
+    data = kpg.datasets.keypoint_actions(num_train=8, num_test=4)
+    inputs = kpg.data.keypoint_inputs(data["train"])  # "keypoints" and the point structure
+    logits = localizer.predict(inputs)
+    ```
+    """
     if not isinstance(data, dict) or KEYPOINTS not in data:
         raise ValueError(
             f"Expected a dict holding '{KEYPOINTS}', received "

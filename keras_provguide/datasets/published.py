@@ -121,6 +121,15 @@ def wsol_metadata(metadata_root, data_root, image_size=224, splits=SPLITS, batch
 
     Returns:
         `{split: dataset}` of `(inputs, labels)` batches.
+
+    Example:
+
+    ```python
+    splits = kpg.datasets.wsol_metadata("wsolevaluation/metadata/CUB", "CUB_200_2011/images")
+    model.fit(splits["train"], epochs=50)
+    maps = localizer.class_activation_maps(test_images)
+    kpg.localization.max_box_acc(maps, splits["test"].boxes)
+    ```
     """
     size, splits = _checked_options(image_size, batch_size, output, splits)
     datasets = {}
@@ -296,6 +305,13 @@ def waterbirds(root, image_size=224, splits=SPLITS, batch_size=32, seed=None, ou
     `split` 0 / 1 / 2 for train / val / test. Groups are `2 * y + place`
     (0 landbird on land, 1 landbird on water, 2 waterbird on land, 3
     waterbird on water), as group_DRO numbers them.
+
+    Example:
+
+    ```python
+    splits = kpg.datasets.waterbirds("waterbird_complete95_forest2water2", output="pydataset")
+    splits["train"].groups  # 2 * y + place, per image
+    ```
     """
     size, splits = _checked_options(image_size, batch_size, output, splits)
     path = os.path.join(root, "metadata.csv")
@@ -330,6 +346,13 @@ def celeba(root, target="Blond_Hair", spurious="Male", image_size=224, splits=SP
     The label is `target` (1 where the attribute is +1) and the group
     `2 * label + spurious`, as group_DRO numbers them; the usual task is
     `Blond_Hair` with `Male` as the spurious attribute.
+
+    Example:
+
+    ```python
+    splits = kpg.datasets.celeba("celeba", target="Blond_Hair", spurious="Male")
+    model.fit(splits["train"], validation_data=splits["val"])
+    ```
     """
     size, splits = _checked_options(image_size, batch_size, output, splits)
     attributes = os.path.join(root, "list_attr_celeba.txt")
@@ -388,6 +411,12 @@ def utkface(root, target="gender", spurious="age", age_threshold=None, fractions
 
     Args:
         age_threshold: `None` for FFR's rule, or an int >= 1.
+
+    Example:
+
+    ```python
+    splits = kpg.datasets.utkface("UTKFace", target="gender", spurious="age", seed=0)
+    ```
     """
     size, splits = _checked_options(image_size, batch_size, output, splits)
     for which, name in (("target", target), ("spurious", spurious)):
@@ -451,6 +480,14 @@ def csv_manifest(path, root=None, image_size=224, splits=SPLITS, batch_size=32, 
     255 on the labelled target), `inputs["provenance"]` carries it, and
     every row needs a mask. Keep synthetic and real images in two manifests:
     `kpg.data.FakeThenReal` takes a split of each.
+
+    Example:
+
+    ```python
+    synthetic = kpg.datasets.csv_manifest("synthetic/manifest.csv", output="pydataset")
+    real = kpg.datasets.waterbirds("waterbird_complete95_forest2water2", output="pydataset")
+    data = kpg.data.FakeThenReal(synthetic["train"], real["train"], synthetic_epochs=10)
+    ```
     """
     size, splits = _checked_options(image_size, batch_size, output, splits)
     root = os.path.dirname(os.path.abspath(path)) if root is None else root
@@ -542,6 +579,13 @@ def edited_pairs(originals_dir, edits_dir, image_size=224, batch_size=32, shuffl
         One dataset of the edits (`"images"`, `"provenance"`, `"groups"`
         when given), with `file_paths`, `labels`, `originals` and
         `class_names`.
+
+    Example:
+
+    ```python
+    edits = kpg.datasets.edited_pairs("originals", "edits")  # provenance by edit_provenance
+    model.fit(edits, epochs=10)
+    ```
     """
     from keras_provguide.data.from_directory import IMAGE_EXTENSIONS
 

@@ -38,6 +38,12 @@ def pyskl_annotations(path, split=None):
     Returns:
         A list of annotation dicts, `keypoint` as float32 `(M, T, V, C)` and
         `keypoint_score` as float32 `(M, T, V)` where given.
+
+    Example:
+
+    ```python
+    annotations = kpg.datasets.pyskl_annotations("ucf101_24_hrnet.pkl")
+    ```
     """
     data = load_pickle(path)
     if not isinstance(data, dict) or "annotations" not in data:
@@ -87,7 +93,14 @@ def _checked_annotation(path, index, record):
 
 
 def ucf101_24_ground_truth(path):
-    """`UCF101v2-GT.pkl` (ACT / MOC), checked: tubes `(n, 5)` with frames in `[1, nframes]`."""
+    """`UCF101v2-GT.pkl` (ACT / MOC), checked: tubes `(n, 5)` with frames in `[1, nframes]`.
+
+    Example:
+
+    ```python
+    truth = kpg.datasets.ucf101_24_ground_truth("UCF101v2-GT.pkl")
+    ```
+    """
     data = load_pickle(path, encoding="latin1")
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a dict with keys {list(_GT_KEYS)}, received a {type(data).__name__}.")
@@ -138,6 +151,15 @@ def keypoint_action_clips(annotations, ground_truth, split=1, num_frames=16, max
         `"frame_numbers"` `(N, num_frames)` (the sampled frames, from 1),
         `"image_size"` `(N, 2)` `(h, w)`; and `"gttubes"`, `"missing"`
         (ground-truth videos without skeletons), `"labels_names"`.
+
+    Example:
+
+    ```python
+    annotations = kpg.datasets.pyskl_annotations("ucf101_24_hrnet.pkl")
+    truth = kpg.datasets.ucf101_24_ground_truth("UCF101v2-GT.pkl")
+    clips = kpg.datasets.keypoint_action_clips(annotations, truth, split=1)
+    model.fit(kpg.data.keypoint_inputs(clips["train"]), clips["train"]["labels"])
+    ```
     """
     int_at_least(num_frames, 1, "num_frames")
     int_at_least(max_persons, 1, "max_persons")

@@ -58,6 +58,13 @@ def guidance_penalty(
 
     Returns:
         `P` as a Python float.
+
+    Example:
+
+    ```python
+    penalty = kpg.guidance_penalty(model, images, provenance, labels)  # a float
+    penalty = kpg.guidance_penalty(model, mixed, share, labels, source_labels=pairs)  # CutMix batches
+    ```
     """
     penalty_lib.check_options(norm=norm, reduction=penalty_reduction)
     if provenance is None and source_labels is None:

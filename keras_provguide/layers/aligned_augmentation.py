@@ -81,6 +81,13 @@ def _check_spatial_match(images_shape, provenance_shape, spatial):
         )
 
 
+# What each layer needs besides its seed, for its docstring's example.
+_EXAMPLE_ARGUMENTS = {
+    "RandomFlip": '"horizontal", ', "RandomCrop": "24, 24, ", "RandomTranslation": "0.1, 0.1, ",
+    "RandomZoom": "0.2, ", "RandomRotation": "0.1, ",
+}
+
+
 def _aligned(keras_layer):
     name = keras_layer.__name__.lstrip("_").replace("CropWithBoxes", "RandomCrop")
     layer = type(
@@ -95,9 +102,10 @@ def _aligned(keras_layer):
                 f"Takes the arguments of `keras.layers.{name}`. Call it on a dict "
                 "with `\"images\"` and `\"provenance\"` (and optionally "
                 "`\"bounding_boxes\"` in `bounding_box_format`, default "
-                "`\"xyxy\"`, and `\"labels\"`; other keys pass through):\n\n"
+                "`\"xyxy\"`, and `\"labels\"`; other keys pass through).\n\n"
+                "Example:\n\n"
                 "```python\n"
-                f"aug = kpg.layers.{name}(seed=0)\n"
+                f"aug = kpg.layers.{name}({_EXAMPLE_ARGUMENTS[name]}seed=0)\n"
                 "batch = aug({\"images\": images, \"provenance\": provenance})\n"
                 "```\n"
             ),

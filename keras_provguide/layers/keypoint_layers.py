@@ -196,6 +196,13 @@ class KeypointFlip(KeypointLayer):
             17 joints; pyskl's flip uses the same pairs). Other ids, object
             contour points' among them, are kept.
         seed: int or `None`.
+
+    Example:
+
+    ```python
+    flip = kpg.layers.KeypointFlip(rate=0.5, seed=0)  # COCO joint order
+    batch = flip(points)  # a dict of "keypoints" (B, N, C) and the point structure
+    ```
     """
 
     def __init__(self, rate=0.5, left_right=COCO_LEFT_RIGHT, seed=None, **kwargs):
@@ -236,6 +243,13 @@ class KeypointScale(KeypointLayer):
     Args:
         factor_range: `(min, max)`, both > 0.
         seed: int or `None`.
+
+    Example:
+
+    ```python
+    scale = kpg.layers.KeypointScale(factor_range=(0.8, 1.2), seed=0)
+    batch = scale(points)
+    ```
     """
 
     def __init__(self, factor_range=(0.8, 1.2), seed=None, **kwargs):
@@ -263,6 +277,13 @@ class KeypointTranslate(KeypointLayer):
     Args:
         shift: float >= 0, in units of the frame side.
         seed: int or `None`.
+
+    Example:
+
+    ```python
+    translate = kpg.layers.KeypointTranslate(shift=0.1, seed=0)
+    batch = translate(points)
+    ```
     """
 
     def __init__(self, shift=0.1, seed=None, **kwargs):
@@ -294,6 +315,13 @@ class KeypointTemporalCrop(KeypointLayer):
     Args:
         min_share: float in (0, 1].
         seed: int or `None`.
+
+    Example:
+
+    ```python
+    crop = kpg.layers.KeypointTemporalCrop(min_share=0.5, seed=0)
+    batch = crop(points)  # points outside the kept frames get point_mask 0
+    ```
     """
 
     required_keys = (KEYPOINTS, FRAME_IDS)
@@ -336,6 +364,13 @@ class PointDropout(KeypointLayer):
     Args:
         rate: float in [0, 1).
         seed: int or `None`.
+
+    Example:
+
+    ```python
+    dropout = kpg.layers.PointDropout(rate=0.1, seed=0)
+    batch = dropout(points)
+    ```
     """
 
     def __init__(self, rate=0.1, seed=None, **kwargs):

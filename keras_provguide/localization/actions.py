@@ -39,7 +39,16 @@ def iou2d(boxes, box):
 
 
 def iou3dt(tube_a, tube_b):
-    """Spatio-temporal IoU of two tubes `(n, 5)` `(frame, x1, y1, x2, y2)` of contiguous frames (ACT's `iou3dt`)."""
+    """Spatio-temporal IoU of two tubes `(n, 5)` `(frame, x1, y1, x2, y2)` of contiguous frames (ACT's `iou3dt`).
+
+    Example:
+
+    ```python
+    a = np.array([[1, 0, 0, 9, 9], [2, 0, 0, 9, 9]])  # (frame, x1, y1, x2, y2)
+    b = np.array([[2, 0, 0, 9, 9], [3, 0, 0, 9, 9]])
+    kpg.localization.iou3dt(a, b)  # 1/3: one frame of three in common
+    ```
+    """
     a, b = np.asarray(tube_a, "float64"), np.asarray(tube_b, "float64")
     start, end = max(a[0, 0], b[0, 0]), min(a[-1, 0], b[-1, 0])
     if end < start:
@@ -75,6 +84,13 @@ def frame_ap(detections, gttubes, videos, num_classes, iou_threshold=0.5):
     Returns:
         dict: `"ap"` `(num_classes,)` (NaN for a class without ground
         truth), `"mean"` over the classes with ground truth, `"classes"`.
+
+    Example:
+
+    ```python
+    rows = kpg.localization.detection_rows(localizer.predict_detections(inputs, image_size=(240, 320)), 24)
+    kpg.localization.frame_ap(rows, gttubes, videos, 24)["mean"]
+    ```
     """
     detections = _rows(detections, 8, "detections")
     videos = list(videos)
@@ -128,6 +144,13 @@ def video_ap(tubes, gttubes, videos, num_classes, iou_threshold=0.5):
 
     Returns:
         dict: `"ap"`, `"mean"`, `"classes"`, as `frame_ap`.
+
+    Example:
+
+    ```python
+    tubes = kpg.localization.link_tubes(detections, 24)
+    kpg.localization.video_ap(tubes, gttubes, videos, 24)["mean"]
+    ```
     """
     videos = list(videos)
     _check_videos(gttubes, videos)
@@ -176,6 +199,13 @@ def link_tubes(detections, num_classes, link_iou=0.3, trim_threshold=0.5, videos
     Returns:
         label -> list of `(video, score, tube (n, 6))`, rows
         `(frame, x1, y1, x2, y2, score)`, the format of `video_ap`.
+
+    Example:
+
+    ```python
+    tubes = kpg.localization.link_tubes(localizer.predict_detections(inputs, image_size=(240, 320)), 24)
+    kpg.localization.video_ap(tubes, gttubes, videos, 24)["mean"]
+    ```
     """
     clips = np.asarray(detections["clip"])
     frames = np.asarray(detections["frame"])
@@ -195,7 +225,15 @@ def link_tubes(detections, num_classes, link_iou=0.3, trim_threshold=0.5, videos
 
 
 def detection_rows(detections, num_classes):
-    """`KeypointLocalizer.predict_detections` as ACT's `(n * num_classes, 8)` rows, frames from 1."""
+    """`KeypointLocalizer.predict_detections` as ACT's `(n * num_classes, 8)` rows, frames from 1.
+
+    Example:
+
+    ```python
+    detections = localizer.predict_detections(inputs, image_size=(240, 320))
+    rows = kpg.localization.detection_rows(detections, num_classes)
+    ```
+    """
     clips = np.asarray(detections["clip"], "float64")
     count = len(clips)
     rows = np.zeros((count, num_classes, 8))
@@ -215,6 +253,13 @@ def ground_truth_tubes(labels, boxes, frames, videos=None):
         boxes: `(N, T, 4)` pixel boxes.
         frames: bool `(N, T)`, the frames of the action (a contiguous run).
         videos: optional names (default: the clip index).
+
+    Example:
+
+    ```python
+    gttubes = kpg.localization.ground_truth_tubes(split["labels"], split["boxes"], split["frames"])
+    # {video: {label: [tube (n, 5)]}}
+    ```
     """
     labels, boxes, frames = np.asarray(labels), np.asarray(boxes, "float64"), np.asarray(frames, bool)
     if boxes.shape[:2] != frames.shape or labels.shape != frames.shape[:1] or boxes.shape[-1] != 4:

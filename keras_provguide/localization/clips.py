@@ -9,7 +9,14 @@ import numpy as np
 
 
 def frame_iou(boxes_a, boxes_b):
-    """Element-wise IoU of exclusive boxes `(..., 4)` x `(..., 4)` of one shape."""
+    """Element-wise IoU of exclusive boxes `(..., 4)` x `(..., 4)` of one shape.
+
+    Example:
+
+    ```python
+    kpg.localization.frame_iou(np.array([[0, 0, 10, 10]]), np.array([[0, 0, 5, 10]]))  # array([0.5])
+    ```
+    """
     a, b = np.asarray(boxes_a, "float64"), np.asarray(boxes_b, "float64")
     if a.shape != b.shape or a.shape[-1:] != (4,):
         raise ValueError(f"Expected two box arrays of one shape (..., 4), received {a.shape} and {b.shape}.")
@@ -30,6 +37,13 @@ def frame_localization_accuracy(pred_boxes, gt_boxes, gt_frames=None, iou_thresh
         gt_frames: optional bool `(N, T)`, the frames where the action is
             present (default: all).
         iou_threshold: the IoU a hit needs.
+
+    Example:
+
+    ```python
+    boxes, frames = clip_localizer.predict_tubes(clips)
+    kpg.localization.frame_localization_accuracy(boxes, true_boxes, true_frames)
+    ```
     """
     iou = frame_iou(pred_boxes, gt_boxes)
     frames = _frames(gt_frames, iou.shape, "gt_frames")
@@ -44,6 +58,13 @@ def tube_iou(pred_boxes, gt_boxes, pred_frames=None, gt_frames=None):
     The temporal IoU of the two frame sets times the mean per-frame box IoU
     over the frames both tubes cover (0 where they share no frame): the
     tube overlap used for video-level action localization.
+
+    Example:
+
+    ```python
+    boxes, frames = clip_localizer.predict_tubes(clips)
+    kpg.localization.tube_iou(boxes, true_boxes, frames, true_frames)  # (N,)
+    ```
     """
     iou = frame_iou(pred_boxes, gt_boxes)
     pred = _frames(pred_frames, iou.shape, "pred_frames")
@@ -55,7 +76,15 @@ def tube_iou(pred_boxes, gt_boxes, pred_frames=None, gt_frames=None):
 
 
 def tube_accuracy(pred_boxes, gt_boxes, pred_frames=None, gt_frames=None, iou_threshold=0.5):
-    """Share of clips whose predicted tube has `tube_iou >= iou_threshold`."""
+    """Share of clips whose predicted tube has `tube_iou >= iou_threshold`.
+
+    Example:
+
+    ```python
+    boxes, frames = clip_localizer.predict_tubes(clips)
+    kpg.localization.tube_accuracy(boxes, true_boxes, frames, true_frames)
+    ```
+    """
     return float(np.mean(tube_iou(pred_boxes, gt_boxes, pred_frames, gt_frames) >= iou_threshold))
 
 

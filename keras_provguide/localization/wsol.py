@@ -7,7 +7,15 @@ IOU_THRESHOLDS = (0.3, 0.5, 0.7)
 
 
 def normalize_score_maps(score_maps):
-    """Min-max normalises each map of `(N, H, W)` to [0, 1]; a constant map becomes 0."""
+    """Min-max normalises each map of `(N, H, W)` to [0, 1]; a constant map becomes 0.
+
+    Example:
+
+    ```python
+    kpg.localization.normalize_score_maps(np.array([[[1.0, 3.0], [2.0, 2.0]]]))
+    # array([[[0. , 1. ], [0.5, 0.5]]])
+    ```
+    """
     maps = _score_maps(score_maps)
     low = maps.min(axis=(1, 2), keepdims=True)
     span = maps.max(axis=(1, 2), keepdims=True) - low
@@ -26,6 +34,13 @@ def boxes_from_score_map(score_map, threshold, multi_contour=True):
 
     Returns:
         int array `(num_boxes, 4)`, inclusive `(x0, y0, x1, y1)`.
+
+    Example:
+
+    ```python
+    score_map = np.zeros((8, 8)); score_map[2:6, 2:6] = 1.0
+    kpg.localization.boxes_from_score_map(score_map, 0.5)  # array([[2, 2, 6, 6]])
+    ```
     """
     height, width = np.shape(score_map)
     rects = region_rectangles(score_map, threshold, multi_contour)
@@ -55,7 +70,15 @@ def region_rectangles(score_map, threshold, multi_contour=True):
 
 
 def box_iou(boxes_a, boxes_b):
-    """IoU of inclusive boxes `(A, 4)` x `(B, 4)`, as the reference counts pixels (+1)."""
+    """IoU of inclusive boxes `(A, 4)` x `(B, 4)`, as the reference counts pixels (+1).
+
+    Example:
+
+    ```python
+    kpg.localization.box_iou(np.array([[0, 0, 9, 9]]), np.array([[0, 0, 4, 9], [10, 10, 19, 19]]))
+    # array([[0.5, 0. ]])
+    ```
+    """
     a = np.asarray(boxes_a, "float64")[:, None, :]
     b = np.asarray(boxes_b, "float64")[None, :, :]
     width = np.maximum(0, np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]) + 1)
@@ -95,6 +118,14 @@ def max_box_acc(
         dict: `"max_box_acc"` `{delta: accuracy in [0, 1]}`,
         `"max_box_acc_v2"` (the mean over deltas), `"best_threshold"`
         `{delta: tau}`, and `"accuracy_curve"` `{delta: array over tau}`.
+
+    Example:
+
+    ```python
+    maps = localizer.class_activation_maps(images, class_ids=labels)  # (N, H, W) in [0, 1]
+    scores = kpg.localization.max_box_acc(maps, boxes)  # boxes: (N, M, 4) exclusive xyxy
+    scores["max_box_acc_v2"], scores["max_box_acc"][0.5], scores["best_threshold"][0.5]
+    ```
     """
     maps = normalize_score_maps(score_maps)
     boxes = _gt_boxes(gt_boxes, len(maps))
@@ -159,6 +190,13 @@ def pxap(score_maps, gt_masks, ignore_masks=None, cam_curve_interval=0.01):
 
     Returns:
         float in [0, 1].
+
+    Example:
+
+    ```python
+    masks, ignore = splits["test"].masks()  # kpg.datasets.wsol_metadata, OpenImages
+    kpg.localization.pxap(maps, masks, ignore)
+    ```
     """
     maps = normalize_score_maps(score_maps)
     masks = np.asarray(gt_masks) > 0
@@ -192,12 +230,28 @@ def gt_known_loc(score_maps, gt_boxes, threshold=0.2, iou_threshold=0.5):
 
     Returns the share of images whose box (largest contour of the map above
     `threshold`) overlaps a ground-truth box with IoU >= `iou_threshold`.
+
+    Example:
+
+    ```python
+    maps = localizer.class_activation_maps(images, class_ids=labels)
+    kpg.localization.gt_known_loc(maps, boxes)  # boxes: (N, M, 4) exclusive xyxy
+    ```
     """
     return float(np.mean(_fixed_threshold_hits(score_maps, gt_boxes, threshold, iou_threshold)))
 
 
 def top1_loc(score_maps, gt_boxes, predicted_classes, true_classes, threshold=0.2, iou_threshold=0.5):
-    """As `gt_known_loc`, counting only images whose top-1 class is also right."""
+    """As `gt_known_loc`, counting only images whose top-1 class is also right.
+
+    Example:
+
+    ```python
+    maps = localizer.class_activation_maps(images)
+    predicted = np.argmax(localizer.predict(images), axis=-1)
+    kpg.localization.top1_loc(maps, boxes, predicted, labels)
+    ```
+    """
     predicted, true = np.asarray(predicted_classes), np.asarray(true_classes)
     hits = _fixed_threshold_hits(score_maps, gt_boxes, threshold, iou_threshold)
     if predicted.shape != hits.shape or true.shape != hits.shape:

@@ -28,6 +28,13 @@ def small_resnet(
 
     Returns:
         a `keras.Model` mapping images to feature maps.
+
+    Example:
+
+    ```python
+    features = kpg.models.small_resnet((32, 32, 3), widths=(16, 32, 64))
+    classifier = kpg.models.ImageClassifier(10, backbone=features)
+    ```
     """
     if not widths or any(int(w) < 1 for w in widths):
         raise ValueError(f"Expected `widths` as positive ints, received {widths!r}.")

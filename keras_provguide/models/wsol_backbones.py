@@ -60,6 +60,13 @@ def vgg16_gap(input_shape=(224, 224, 3), weights=None):
         A `keras.Model` from images in [0, 1] to `(B, H/16, W/16, 1024)`
         features, for `kpg.models.CAMLocalizer(num_classes, backbone=...,
         cam_width=0)` (no extra conv: pooling follows `conv6`, as theirs).
+
+    Example:
+
+    ```python
+    backbone = kpg.models.vgg16_gap(weights="imagenet")
+    localizer = kpg.models.CAMLocalizer(200, backbone=backbone, cam_width=0)
+    ```
     """
     _check(input_shape, weights)
     vgg = keras.applications.VGG16(include_top=False, weights=weights, input_shape=tuple(input_shape))
@@ -74,6 +81,13 @@ def resnet50(input_shape=(224, 224, 3), weights=None):
     The classification backbone of the group-robustness and edit papers
     (ALIA, From Fake to Real): images in [0, 1] to `(B, H/32, W/32, 2048)`,
     for `kpg.models.ImageClassifier(num_classes, backbone=...)`.
+
+    Example:
+
+    ```python
+    features = kpg.models.resnet50(weights="imagenet")  # images in [0, 1]
+    model = kpg.GuidedModel(kpg.models.ImageClassifier(2, backbone=features), guidance_weight=0.05)
+    ```
     """
     _check(input_shape, weights)
     resnet = keras.applications.ResNet50(include_top=False, weights=weights, input_shape=tuple(input_shape))
@@ -97,6 +111,13 @@ def resnet50_stride1(input_shape=(224, 224, 3), weights=None):
 
     Returns:
         A `keras.Model` from images in [0, 1] to `(B, H/16, W/16, 2048)`.
+
+    Example:
+
+    ```python
+    backbone = kpg.models.resnet50_stride1(weights="imagenet")
+    localizer = kpg.models.CAMLocalizer(200, backbone=backbone, cam_width=0)
+    ```
     """
     _check(input_shape, weights)
     resnet = keras.applications.ResNet50(include_top=False, weights=weights, input_shape=tuple(input_shape))
