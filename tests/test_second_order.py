@@ -188,3 +188,47 @@ def test_penalty_fraction_is_validated():
     for bad in (0.0, 1.5, "half"):
         with pytest.raises(ValueError, match="penalty_fraction"):
             kpg.GuidedModel(conv_backbone(), penalty_fraction=bad)
+
+
+def test_a_registered_path_is_one_function_and_one_line(monkeypatch):
+    from keras_provguide.guidance import second_order
+
+    monkeypatch.setattr(second_order, "PATHS", dict(second_order.PATHS))
+    calls = []
+
+    # A throwaway path: double backprop, counted.
+    @second_order.register("counted", exact=True)
+    def counted(autodiff, model, forward, batch, scores_fn, sample_weight):
+        calls.append(model.name)
+        return second_order.double_backprop(autodiff, model, forward, batch, scores_fn, sample_weight)
+
+    weights = conv_backbone().get_weights()
+    x, y = _batch(False)
+    steps = {}
+    for path in ("counted", "double_backprop"):
+        model = _model(weights, path)
+        model.train_on_batch(x, y)
+        steps[path] = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
+    assert calls, "the registered path ran"
+    for a, b in zip(steps["counted"], steps["double_backprop"]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert "counted" in second_order.choices()
+
+
+def test_a_backend_refusal_declared_with_its_path_stops_training_before_the_first_step(monkeypatch):
+    from keras_provguide.guidance import second_order
+
+    def refuse(model):
+        raise ValueError(f"refused here: {model.second_order_path}")
+
+    monkeypatch.setitem(second_order.PATHS, "double_backprop", second_order.Path(
+        second_order.double_backprop, exact=True, refuses={BACKEND: refuse}))
+    model = _model(conv_backbone().get_weights(), "double_backprop")
+    with pytest.raises(ValueError, match="refused here: double_backprop"):
+        model.fit(*_batch(False), epochs=1, verbose=0)
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 0
+
+
+def test_unknown_path_names_the_registered_ones():
+    with pytest.raises(ValueError, match=r"Expected `second_order` in \('auto', 'double_backprop'"):
+        kpg.GuidedModel(conv_backbone(), second_order="reverse_over_forward")

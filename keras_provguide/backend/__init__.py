@@ -1,9 +1,12 @@
-"""Per-backend autodiff for guided training.
+"""Per-backend autodiff and trainers for guided training.
 
-Each sibling module (`tensorflow`, `torch`, `jax`) defines the same names
-and nothing else; no other module of the package imports a framework or asks
-which backend is active (`tests/test_package.py` checks it), except the
-`tf.data` builders, which are TensorFlow by nature:
+Each sibling module (`tensorflow`, `torch`, `jax`) defines the names below,
+with the same meaning in each; besides them, a module holds only what its
+framework needs privately (TensorFlow's twice-differentiable BatchNorm
+moments, torch's DDP wrapper and `jit_compile` rule). No other module of the
+package imports a framework or asks which backend is active
+(`tests/test_package.py` checks it), except the `tf.data` builders, which
+are TensorFlow by nature:
 
 - `input_gradients(forward, images, scores_fn, create_graph=True)`: runs
   `forward(images) -> (y_pred, aux)` once and returns `(y_pred, aux, grads)`
@@ -15,9 +18,10 @@ which backend is active (`tests/test_package.py` checks it), except the
   along its `u_k`. Returns `(y_pred, aux, P, surrogate)`; the surrogate's
   parameter gradient equals that of `P`.
 - `check_model_runs_here(model)`: raises a clear `ValueError` before the
-  first step if the backend cannot run `model` right (TensorFlow without
-  oneDNN and `channels_first` convolutions; torch's forward-over-reverse
-  through `LayerNormalization`).
+  first step if the backend cannot run `model` at all (TensorFlow without
+  oneDNN and `channels_first` convolutions). A backend's refusal of one
+  second-order path is declared with the path, in
+  `keras_provguide.guidance.second_order`.
 - `FASTEST_SECOND_ORDER`: the path `second_order="auto"` takes, as measured.
 - `STATELESS_STEPS`: whether the backend's forward passes return their
   state rather than update it (JAX), so the `penalty_fraction` sub-batch
@@ -25,9 +29,9 @@ which backend is active (`tests/test_package.py` checks it), except the
 - `GuidedTrainer`: the mixin `kpg.GuidedModel` takes as a base, as Keras's
   `Model` takes its backend's `Trainer`: `train_step` and `test_step` with
   the signatures of that backend's Keras trainer, and where the backend
-  needs them, `make_train_function` (JAX: two compiled steps with
-  `penalty_every > 1`) and the `jit_compile` rule (torch refuses `True`).
-  The orchestration they share is in `keras_provguide.guidance.step`.
+  needs them `make_train_function` and the `jit_compile` rule. They pass
+  their own module to `keras_provguide.guidance.step`, which holds what
+  they share.
 
 All maths of the penalty is in `keras_provguide.guidance.penalty`.
 """

@@ -6,7 +6,7 @@ callback that changes it between epochs is seen by the compiled step.
 """
 
 import functools
-import itertools
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -86,7 +86,7 @@ def _guided_loss(
         return y_pred, (new_non_trainable, losses)
 
     y_pred, (non_trainable_out, losses), penalty = step.forward_and_penalty(
-        model, forward, batch, y, sample_weight, training=training, due=due
+        model, sys.modules[__name__], forward, batch, y, sample_weight, training=training, due=due
     )
     with keras_internals.jax_layer_losses(model, losses):
         loss, (_, _, metrics_values) = model.stateless_compute_loss(
@@ -100,7 +100,7 @@ def _guided_loss(
             training=training,
         )
     weight = _value_of(model.guidance_weight, model.non_trainable_variables, non_trainable)
-    loss = loss + weight * step.penalty_scale(model, training) * penalty
+    loss = step.with_penalty(model, loss, weight, penalty, training)
     return loss, (penalty, y_pred, non_trainable_out, metrics_values)
 
 
@@ -187,29 +187,20 @@ class GuidedTrainer:
         return _test_step(self, state, data)
 
     def make_train_function(self, force=False):
-        """With `penalty_every > 1`, two compiled steps, guided and plain, picked per step on the host.
-
-        XLA on CPU runs the branches of a `lax.cond` an order of magnitude
-        slower than the same ops outside one (measured: 23x a plain step
-        at penalty_every=2).
-        """
+        """With `penalty_every > 1` under XLA, two compiled steps, guided and plain (`step.compiles_two_steps`)."""
         if self.train_function is not None and not force:
             return self.train_function
-        if self.penalty_every == 1 or not self.guidance_enabled or self.run_eagerly or not self.jit_compile:
+        if not step.compiles_two_steps(self):
             return super().make_train_function(force=force)
         out_shardings = None
         if keras.distribution.distribution() is not None:
             # As Keras's own step: the new state keeps the variables' layouts.
             out_shardings = (None, keras_internals.jax_state_sharding_spec(self))
-        steps = {
-            due: jax.jit(functools.partial(_train_step, self, due=due), donate_argnums=0,
-                         out_shardings=out_shardings)
-            for due in (True, False)
-        }
-        counter = itertools.count(int(keras.ops.convert_to_numpy(self.optimizer.iterations)))
 
-        def pick_step(state, data):
-            return steps[next(counter) % self.penalty_every == 0](state, data)
+        def compile_step(due):
+            return jax.jit(functools.partial(_train_step, self, due=due), donate_argnums=0,
+                           out_shardings=out_shardings)
 
+        pick_step = step.pick_between_two_steps(self, compile_step)
         self.train_function = keras_internals.make_step_function(self, pick_step)
         return self.train_function

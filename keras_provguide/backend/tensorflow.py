@@ -2,7 +2,7 @@
 
 import functools
 import inspect
-import itertools
+import sys
 
 import keras
 import tensorflow as tf
@@ -141,26 +141,6 @@ def _forward(model, training):
 _COMPILE = inspect.signature(keras.Model.compile)
 
 
-def check_finite_difference_execution(model):
-    """Refuses `second_order="finite_difference"` in TensorFlow's graph mode without XLA.
-
-    Measured on a 2-core CPU (TF 2.21, 2026-11-24): in graph mode the
-    step's parameter update was wrong by 0.9 to 270 times its size in
-    about one process in six (a few steps in a hundred), with oneDNN on or
-    off and with one inter-op thread, and never in 200 steps with
-    TensorFlow's graph optimizer (grappler) switched off, under XLA, or
-    eagerly. The cause lies in a grappler pass; until it is found, the path
-    runs only where it was measured right.
-    """
-    if model.second_order_path == "finite_difference" and not model.run_eagerly and not model.jit_compile:
-        raise ValueError(
-            "Expected `jit_compile=True` (the default `'auto'` gives it) or `run_eagerly=True` "
-            "in `compile` for `second_order='finite_difference'` on TensorFlow: in graph mode "
-            "without XLA its steps are sometimes wrong (see `backend/tensorflow.py`), "
-            f"received jit_compile={model.jit_compile!r}, run_eagerly={model.run_eagerly!r}."
-        )
-
-
 @_exact_moments()
 def _train_step(model, data, due=None):
     """One guided training step; `due` (a bool) fixes whether it applies the penalty, else a tensor decides."""
@@ -170,7 +150,7 @@ def _train_step(model, data, due=None):
         due = step.penalty_due(model, model.optimizer.iterations)
     with tf.GradientTape() as tape:
         y_pred, _, penalty = step.forward_and_penalty(
-            model, _forward(model, True), batch, y, sample_weight, training=True, due=due
+            model, sys.modules[__name__], _forward(model, True), batch, y, sample_weight, training=True, due=due
         )
         loss = step.total_loss(
             model, x, y, y_pred, sample_weight, penalty, tf.shape(batch.images)[0],
@@ -192,7 +172,7 @@ class GuidedTrainer:
     imported under this backend, as Keras's `Model` takes its backend's
     `Trainer`. BatchNorm statistics are twice differentiable inside them.
     With `second_order="finite_difference"`, `jit_compile="auto"` means
-    XLA (see `check_finite_difference_execution`).
+    XLA (graph mode is refused for it: see `guidance/second_order.py`).
     """
 
     def compile(self, *args, **kwargs):
@@ -212,30 +192,21 @@ class GuidedTrainer:
             self.optimizer.build(self.trainable_variables)
 
     def make_train_function(self, force=False):
-        """With `penalty_every > 1` under XLA, two compiled steps, guided and plain, picked per step on the host.
+        """With `penalty_every > 1` under XLA, two compiled steps, guided and plain (`step.compiles_two_steps`).
 
-        XLA on CPU runs the branches of a conditional far more slowly than
-        the same ops outside one (measured with finite differences at
-        `penalty_every=4`: 42x a plain step), as on JAX. Graph mode keeps
-        one step with a `tf.cond`, which costs nothing measurable there.
+        Graph mode keeps one step with a `tf.cond`, which costs nothing
+        measurable there.
         """
-        check_finite_difference_execution(self)
         if self.train_function is not None and not force:
             return self.train_function
-        if (self.penalty_every == 1 or not self.guidance_enabled or self.run_eagerly
-                or not self.jit_compile or self.steps_per_execution != 1):
+        if not step.compiles_two_steps(self) or self.steps_per_execution != 1:
             return super().make_train_function(force)
-        steps = {
-            due: keras_internals.make_step_function(self, functools.partial(_train_step, self, due=due))
-            for due in (True, False)
-        }
-        counter = itertools.count(int(keras.ops.convert_to_numpy(self.optimizer.iterations)))
 
-        def pick_step(iterator):
-            return steps[next(counter) % self.penalty_every == 0](iterator)
+        def compile_step(due):
+            return keras_internals.make_step_function(self, functools.partial(_train_step, self, due=due))
 
-        self.train_function = pick_step
-        return pick_step
+        self.train_function = step.pick_between_two_steps(self, compile_step)
+        return self.train_function
 
     def train_step(self, data):
         return _train_step(self, data)
@@ -245,7 +216,7 @@ class GuidedTrainer:
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         batch = step.unpack_and_check(x)
         y_pred, _, penalty = step.forward_and_penalty(
-            self, _forward(self, False), batch, y, sample_weight, training=False
+            self, sys.modules[__name__], _forward(self, False), batch, y, sample_weight, training=False
         )
         step.total_loss(
             self, x, y, y_pred, sample_weight, penalty, tf.shape(batch.images)[0], training=False,

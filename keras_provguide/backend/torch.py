@@ -1,5 +1,7 @@
 """PyTorch autodiff: `torch.autograd.grad(create_graph=True)`, run eagerly."""
 
+import sys
+
 import keras
 import torch
 from torch import distributed
@@ -16,29 +18,8 @@ FASTEST_SECOND_ORDER = "double_backprop"
 
 
 def check_model_runs_here(model):
-    """Refuses `second_order="forward_over_reverse"` for models with `LayerNormalization`.
-
-    torch's kernels run every Keras data format. But the reverse-mode
-    derivative of torch's forward-mode formula for its fused `layer_norm`
-    (which Keras's `LayerNormalization` calls) is wrong: measured with torch
-    2.13 against double backprop, parameter gradients differed by more than
-    their own size (pytorch/pytorch#196700 reports the same formula's
-    second-order JVP wrong). Forward-over-reverse differentiates exactly
-    that; double backprop (the `"auto"` path here) does not.
-    """
-    if getattr(model, "second_order_path", None) != "forward_over_reverse":
-        return
-    found = [
-        layer.name for layer in keras_internals.sublayers(model)
-        if isinstance(layer, keras.layers.LayerNormalization)
-    ]
-    if found:
-        raise ValueError(
-            "Expected `second_order='double_backprop'` (or 'auto') on torch for a model with "
-            f"LayerNormalization (layers {found[:3]}): torch's reverse-mode derivative of its "
-            "forward-mode layer_norm formula is wrong, so forward-over-reverse steps would be. "
-            "Received second_order='forward_over_reverse'."
-        )
+    """Nothing to check: torch's kernels run every Keras data format (its path refusals: `second_order.py`)."""
+    del model
 
 
 def check_jit_compile(value):
@@ -152,11 +133,10 @@ class GuidedTrainer:
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         batch = step.unpack_and_check(x)
         # Eager: decide on the host, so a skipped step runs no penalty op at all.
-        due = True
-        if self.penalty_every > 1:
-            due = int(self.optimizer.iterations.numpy()) % self.penalty_every == 0
+        due = step.penalty_due(self, int(self.optimizer.iterations.numpy()))
         y_pred, _, penalty = step.forward_and_penalty(
-            self, _forward(_distributed(self), True), batch, y, sample_weight, training=True, due=due
+            self, sys.modules[__name__], _forward(_distributed(self), True), batch, y, sample_weight,
+            training=True, due=due,
         )
         self.zero_grad()
         loss = step.total_loss(
@@ -176,7 +156,7 @@ class GuidedTrainer:
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         batch = step.unpack_and_check(x)
         y_pred, _, penalty = step.forward_and_penalty(
-            self, _forward(self, False), batch, y, sample_weight, training=False
+            self, sys.modules[__name__], _forward(self, False), batch, y, sample_weight, training=False
         )
         y_pred, penalty = y_pred.detach(), penalty.detach()
         step.total_loss(

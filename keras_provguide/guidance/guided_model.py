@@ -11,6 +11,7 @@ from keras_provguide.checks import int_at_least, non_negative_float, positive_fl
 from keras_provguide.guidance import data_checks
 from keras_provguide.guidance import inputs as inputs_lib
 from keras_provguide.guidance import penalty as penalty_lib
+from keras_provguide.guidance import second_order as second_order_lib
 
 
 @keras.saving.register_keras_serializable(package="keras_provguide")
@@ -174,10 +175,7 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
             )
         penalty_lib.check_options(score=score, norm=norm, reduction=penalty_reduction)
         guidance_weight = non_negative_float(guidance_weight, "guidance_weight")
-        if second_order not in SECOND_ORDER:
-            raise ValueError(
-                f"Expected `second_order` in {SECOND_ORDER}, received {second_order!r}."
-            )
+        second_order_lib.check_name(second_order)
         penalty_every = int_at_least(penalty_every, 1, "penalty_every")
         if not isinstance(lazy_rescale, bool):
             raise ValueError(f"Expected `lazy_rescale` to be a bool, received {lazy_rescale!r}.")
@@ -220,9 +218,7 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
         `"auto"` takes the path measured fastest on the active backend (see
         `benchmarks/README.md`).
         """
-        if self.second_order != "auto":
-            return self.second_order
-        return autodiff.get().FASTEST_SECOND_ORDER
+        return second_order_lib.resolve(self.second_order, autodiff.get())
 
     @property
     def penalty_scale(self):
@@ -318,6 +314,11 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
             arguments["shuffle"] = False
         return super().fit(**arguments)
 
+    def make_train_function(self, force=False):
+        # A backend that cannot run the model's second-order path says so before the first step.
+        second_order_lib.check_runs_here(self, autodiff.get())
+        return super().make_train_function(force)
+
     def evaluate(self, *args, **kwargs):
         arguments = _bind(keras.Model.evaluate, self, args, kwargs)
         autodiff.get().check_model_runs_here(self)
@@ -356,9 +357,6 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.saving.deserialize_keras_object(config["dtype"])
         return cls(**config)
-
-
-SECOND_ORDER = ("auto", "forward_over_reverse", "double_backprop", "finite_difference")
 
 
 def _backbone_input_shape(input_shape):
