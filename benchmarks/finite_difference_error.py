@@ -35,7 +35,7 @@ def _update(model_name, second_order, step=None):
 
     model, x, y = step_overhead.build_step(model_name, second_order)
     options = {} if step is None else {"finite_difference_step": step}
-    guided = kpg.GuidedModel(model.backbone, guidance_weight=1.0, second_order=second_order, **options)
+    guided = kpg.GuidedModel(model.classifier, guidance_weight=1.0, second_order=second_order, **options)
     guided.compile(keras.optimizers.SGD(1.0), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     before = [np.asarray(w) for w in guided.get_weights()]
     guided.train_on_batch(x, y)

@@ -151,9 +151,9 @@ def run(config, data, seed=0, epochs=15, batch_size=32, guidance_weight=0.01, le
     if config != "skp":
         model.fit(training_data(train, config, num_classes, batch_size, seed), initial_epoch=mix_from,
                   epochs=epochs, verbose=0)
-    result = {**evaluate(model.backbone, test), "seconds": time.perf_counter() - start}
+    result = {**evaluate(model.classifier, test), "seconds": time.perf_counter() - start}
     if "val" in data:
-        result.update({f"val_{key}": value for key, value in evaluate(model.backbone, data["val"]).items()})
+        result.update({f"val_{key}": value for key, value in evaluate(model.classifier, data["val"]).items()})
     return result
 
 

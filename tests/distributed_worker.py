@@ -85,7 +85,7 @@ def guided_values(shard=None, reduce_logs=None):
     history = model.fit(first, y[:local_batch], batch_size=local_batch, shuffle=False, verbose=0)
     for key, value in reduce_logs(history.history).items():
         values[f"step_{key}"] = np.asarray(value[-1])
-    for i, (old, new) in enumerate(zip(weights, model.backbone.get_weights())):
+    for i, (old, new) in enumerate(zip(weights, model.classifier.get_weights())):
         values[f"step_update_{i}"] = old - new
 
     # A short fit: two epochs of two steps, penalty on every other step.
@@ -93,17 +93,17 @@ def guided_values(shard=None, reduce_logs=None):
     history = model.fit(x, y, batch_size=local_batch, epochs=2, shuffle=False, verbose=0)
     for key, value in reduce_logs(history.history).items():
         values[f"fit_{key}"] = np.asarray(value)
-    for i, weight in enumerate(model.backbone.get_weights()):
+    for i, weight in enumerate(model.classifier.get_weights()):
         values[f"fit_weight_{i}"] = weight
     values["replicas"] = np.asarray(_replicas(model))
 
     # Fine-tuning: freeze the first convolution and train on.
-    model.backbone.layers[0].trainable = False
+    model.classifier.layers[0].trainable = False
     model.compile(
         keras.optimizers.SGD(1.0), keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     )
     model.fit(x, y, batch_size=local_batch, epochs=1, shuffle=False, verbose=0)
-    for i, weight in enumerate(model.backbone.get_weights()):
+    for i, weight in enumerate(model.classifier.get_weights()):
         values[f"frozen_weight_{i}"] = weight
     return values
     return values
@@ -151,7 +151,7 @@ def _replicas(model):
 
     backend = keras.backend.backend()
     if backend == "jax":
-        return len(model.backbone.weights[0].value.sharding.device_set)
+        return len(model.classifier.weights[0].value.sharding.device_set)
     if backend == "tensorflow":
         import tensorflow as tf
 

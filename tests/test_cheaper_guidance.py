@@ -93,8 +93,8 @@ def test_finite_difference_updates_batchnorm_statistics_once_from_the_clean_batc
     for model in (exact, approximate):
         model.compile(keras.optimizers.SGD(0.0), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         model.train_on_batch(*_batch(False))
-    batchnorm = [layer for layer in approximate.backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
-    reference = [layer for layer in exact.backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    batchnorm = [layer for layer in approximate.classifier.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    reference = [layer for layer in exact.classifier.layers if isinstance(layer, keras.layers.BatchNormalization)]
     for ours, theirs in zip(batchnorm[0].non_trainable_weights, reference[0].non_trainable_weights):
         np.testing.assert_allclose(keras.ops.convert_to_numpy(ours), keras.ops.convert_to_numpy(theirs), atol=1e-7)
     assert not np.allclose(keras.ops.convert_to_numpy(batchnorm[0].moving_mean), 0.0)
@@ -125,7 +125,7 @@ def test_penalty_every_k_weighs_the_penalised_steps_k_times_by_default(lazy_resc
         dense.guidance_weight = 0.0 if step % 2 else 0.7 * factor
         sparse_logs = sparse.train_on_batch(x, y, return_dict=True)
         dense.train_on_batch(x, y)
-        for a, b in zip(sparse.backbone.get_weights(), dense.backbone.get_weights()):
+        for a, b in zip(sparse.classifier.get_weights(), dense.classifier.get_weights()):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert sparse_logs["guidance_penalty"] > 0
     # Evaluation weighs the penalty as configured, never rescaled.

@@ -42,7 +42,7 @@ def test_dfr_moves_the_head_from_the_shortcut_to_the_core_feature():
     report = kpg.fine_tuning.deep_feature_reweighting(model, *heldout, num_subsets=5, seed=0)
     assert report["c"] in C_GRID and set(report["tuning"]) == set(C_GRID)
     assert _worst_group(model, *test) > 0.9
-    kernel = model.backbone.layers[1].get_weights()[0]
+    kernel = model.classifier.layers[1].get_weights()[0]
     # The class-1 logit grows with the core feature more than with the shortcut.
     assert kernel[0, 1] - kernel[0, 0] > abs(kernel[1, 1] - kernel[1, 0])
 

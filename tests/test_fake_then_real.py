@@ -102,7 +102,7 @@ class _Probe(keras.callbacks.Callback):
         self.records = []
 
     def on_epoch_end(self, epoch, logs=None):
-        bn = next(layer for layer in self.model.backbone.layers if isinstance(layer, keras.layers.BatchNormalization))
+        bn = next(layer for layer in self.model.classifier.layers if isinstance(layer, keras.layers.BatchNormalization))
         loss = self.model.loss
         self.records.append({
             "iterations": int(keras.ops.convert_to_numpy(self.model.optimizer.iterations)),
@@ -146,7 +146,7 @@ def test_the_switch_resets_the_optimizer_and_freezes_batchnorm():
     np.testing.assert_array_equal(synthetic_end["moving_mean"], last["moving_mean"])
     assert not np.allclose(synthetic_end["gamma"], last["gamma"])
     # The model leaves fit as it came: no frozen BatchNorm call left behind.
-    assert all("call" not in layer.__dict__ for layer in model.backbone.layers)
+    assert all("call" not in layer.__dict__ for layer in model.classifier.layers)
 
 
 def test_group_dro_is_erm_in_the_synthetic_phase_and_robust_after():

@@ -110,7 +110,7 @@ def test_parameter_gradient_treats_the_weights_as_constants():
     model.fit(_inputs(), LABELS, batch_size=6, epochs=1, verbose=0)
     softmax = np.exp(LOGITS) / np.exp(LOGITS).sum(1, keepdims=True)
     grad_logits = (softmax - np.eye(2)[LABELS]) / 2.0 / 3.0  # 2 per group, 3 groups
-    kernel = model.backbone.layers[-1].get_weights()[0]
+    kernel = model.classifier.layers[-1].get_weights()[0]
     np.testing.assert_allclose(kernel, LOGITS - grad_logits, rtol=1e-4, atol=1e-6)
 
 

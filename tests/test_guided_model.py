@@ -4,6 +4,7 @@ import os
 import platform
 import subprocess
 import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -51,12 +52,12 @@ def test_batch_without_provenance_trains_as_erm():
     reference = keras.Sequential(
         [keras.Input(SHAPE), keras.layers.Flatten(), keras.layers.Dense(K)]
     )
-    reference.set_weights(model.backbone.get_weights())
+    reference.set_weights(model.classifier.get_weights())
     reference.compile(keras.optimizers.SGD(0.01), sparse_ce())
     history = model.fit(IMAGES, LABELS, epochs=2, batch_size=4, shuffle=False, verbose=0)
     reference.fit(IMAGES, LABELS, epochs=2, batch_size=4, shuffle=False, verbose=0)
     assert history.history["guidance_penalty"] == [0.0, 0.0]
-    for a, b in zip(model.backbone.get_weights(), reference.get_weights()):
+    for a, b in zip(model.classifier.get_weights(), reference.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
 
@@ -84,7 +85,7 @@ def test_guidance_weight_is_a_schedulable_variable():
                 self.model.guidance_weight.assign(0.0)
 
         def on_epoch_end(self, epoch, logs=None):
-            snapshots.append(self.model.backbone.get_weights()[0].copy())
+            snapshots.append(self.model.classifier.get_weights()[0].copy())
 
     x = {"images": IMAGES, "provenance": MASK}
     model.fit(x, LABELS, epochs=3, verbose=0, callbacks=[SwitchOff()])
@@ -115,11 +116,11 @@ def test_jit_compile_matches_eager():
     images = RNG.random((B, 8, 8, 3)).astype("float32")
     for jit in (True, False):
         model = kpg.GuidedModel(conv_backbone(), guidance_weight=0.5)
-        model.backbone.set_weights(reference_weights(model.backbone))
+        model.classifier.set_weights(reference_weights(model.classifier))
         model.compile(keras.optimizers.SGD(0.1), sparse_ce(), jit_compile=jit)
         x = {"images": images, "provenance": np.ones((B, 8, 8, 1), "float32") * 0.5}
         model.fit(x, LABELS, batch_size=B, epochs=1, shuffle=False, verbose=0)
-        results.append(model.backbone.get_weights())
+        results.append(model.classifier.get_weights())
     for a, b in zip(*results):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
@@ -181,7 +182,7 @@ def test_channels_first_convolutions_train_or_are_refused_before_the_first_step(
         lambda: model.fit(x, LABELS, epochs=1, verbose=0),
         lambda: model.evaluate(x, LABELS, verbose=0),
         lambda: model.predict(x, verbose=0),
-        lambda: kpg.input_gradients(model.backbone, x["images"], LABELS),
+        lambda: kpg.input_gradients(model.classifier, x["images"], LABELS),
     ):
         with pytest.raises(ValueError, match="TF_ENABLE_ONEDNN_OPTS=1"):
             call()
@@ -199,7 +200,7 @@ def test_refusal_names_the_layers_and_both_ways_out(monkeypatch):
     monkeypatch.setattr(tf_autodiff, "nchw_convolutions_supported", lambda: False)
     monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: [])
     model, x = _channels_first_model_and_data()
-    conv_name = model.backbone.layers[0].name
+    conv_name = model.classifier.layers[0].name
     with pytest.raises(ValueError) as error:
         model.fit(x, LABELS, epochs=1, verbose=0)
     message = str(error.value)
@@ -309,7 +310,7 @@ def test_mixed_precision_keeps_penalty_in_float32_and_scales_loss():
     history = model.fit(x, LABELS, epochs=2, verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
     assert np.all(np.isfinite(history.history["guidance_penalty"]))
-    weights = model.backbone.get_weights()
+    weights = model.classifier.get_weights()
     keras.config.set_dtype_policy("float32")
     full = _mlp(SHAPE)
     full.set_weights(weights)
@@ -379,12 +380,12 @@ def test_subclassed_backbone_trains_saves_and_is_analysed(tmp_path):
     x = {"images": IMAGES, "provenance": MASK}
     history = model.fit(x, LABELS, epochs=2, verbose=0)
     assert history.history["guidance_penalty"][-1] > 0
-    grads = kpg.input_gradients(model.backbone, IMAGES, LABELS)
+    grads = kpg.input_gradients(model.classifier, IMAGES, LABELS)
     assert grads.shape == IMAGES.shape and np.abs(grads).sum() > 0
     logs = model.evaluate(x, LABELS, verbose=0, return_dict=True)
     np.testing.assert_allclose(
         logs["guidance_penalty"],
-        kpg.guidance_penalty(model.backbone, IMAGES, MASK, LABELS),
+        kpg.guidance_penalty(model.classifier, IMAGES, MASK, LABELS),
         rtol=1e-5,
     )
     model.save(tmp_path / "subclassed.keras")
@@ -392,3 +393,27 @@ def test_subclassed_backbone_trains_saves_and_is_analysed(tmp_path):
     np.testing.assert_allclose(
         loaded.predict(IMAGES, verbose=0), model.predict(IMAGES, verbose=0), rtol=1e-5, atol=1e-6
     )
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def test_a_keras_file_saved_by_release_0_1_0_loads_with_its_weights_and_options():
+    # Written by keras-provguide 0.1.0 (JAX), when the guided model was the `backbone` argument.
+    loaded = keras.models.load_model(FIXTURES / "guided_model_0.1.0.keras")
+    x = np.linspace(0, 1, 2 * 16, dtype="float32").reshape(2, 4, 4, 1)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0),
+                               np.load(FIXTURES / "guided_model_0.1.0_predictions.npy"), rtol=1e-5, atol=1e-6)
+    assert loaded.classifier.name == "tiny" and loaded.penalty_every == 2
+    assert float(keras.ops.convert_to_numpy(loaded.guidance_weight)) == pytest.approx(0.3)
+
+
+def test_the_guided_model_is_the_classifier_and_backbone_is_a_deprecated_name():
+    network = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    assert kpg.GuidedModel(network).classifier is network
+    with pytest.warns(DeprecationWarning, match="pass it as `classifier`"):
+        model = kpg.GuidedModel(backbone=network)
+    assert model.classifier is network
+    with pytest.raises(ValueError, match="received both `classifier` and its deprecated name"):
+        kpg.GuidedModel(network, backbone=network)
+    assert "classifier" in model.get_config() and "backbone" not in model.get_config()

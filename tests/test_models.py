@@ -58,7 +58,7 @@ def test_models_train_as_guided_backbones_and_reload(tmp_path, task):
          "provenance": (rng.random((8, 16, 16, 1)) > 0.5).astype("float32")}
     assert_guided_fit(model.fit(x, np.arange(8) % 4, epochs=1, verbose=0))
     loaded = assert_keras_file_round_trip(model, x["images"], tmp_path / "model.keras")
-    assert type(loaded.backbone) is type(network)
+    assert type(loaded.classifier) is type(network)
 
 
 def test_classifier_takes_a_keras_applications_backbone():

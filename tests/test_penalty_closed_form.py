@@ -143,5 +143,5 @@ def test_fit_step_applies_the_exact_second_order_gradient(two_source):
         grad[:, ka] += (2.0 / B) * np.broadcast_to(ca * residual, SHAPE).reshape(-1)
         grad[:, kb] += (2.0 / B) * np.broadcast_to(cb * residual, SHAPE).reshape(-1)
     model.fit(x, y, batch_size=B, epochs=1, shuffle=False, verbose=0)
-    new_w = model.backbone.layers[-1].get_weights()[0]
+    new_w = model.classifier.layers[-1].get_weights()[0]
     np.testing.assert_allclose(new_w, W - lr * weight * grad, rtol=1e-4, atol=1e-6)

@@ -111,7 +111,7 @@ def test_penalty_every_k_alternates_guided_and_plain_steps():
         sparse.reset_metrics()  # Per-step logs (Keras < 3.15's train_on_batch keeps the running means).
         logs.append(sparse.train_on_batch(x, y, return_dict=True))
         dense.train_on_batch(x, y)
-        for a, b in zip(sparse.backbone.get_weights(), dense.backbone.get_weights()):
+        for a, b in zip(sparse.classifier.get_weights(), dense.classifier.get_weights()):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert logs[0]["guidance_penalty"] > 0 and logs[2]["guidance_penalty"] > 0
     assert logs[1]["guidance_penalty"] == 0.0  # No penalty was computed on step 1.
@@ -164,8 +164,8 @@ def test_penalty_fraction_guides_the_first_samples_and_trains_on_all(second_orde
     penalty_only = _linear_model(weights)
     penalty_only.compile(keras.optimizers.SGD(0.1), lambda y_true, y_pred: 0.0 * keras.ops.sum(y_pred))
     penalty_only.train_on_batch({k: v[:4] for k, v in x.items()}, LABELS[:4])
-    for h, t, p, w in zip(half.backbone.get_weights(), task.backbone.get_weights(),
-                          penalty_only.backbone.get_weights(), weights):
+    for h, t, p, w in zip(half.classifier.get_weights(), task.classifier.get_weights(),
+                          penalty_only.classifier.get_weights(), weights):
         np.testing.assert_allclose(h - w, (t - w) + (p - w), rtol=1e-4, atol=1e-6)
 
 
@@ -178,7 +178,7 @@ def test_penalty_fraction_keeps_batchnorm_statistics_of_the_full_batch():
     half.train_on_batch(x, LABELS)
     plain.train_on_batch(x, LABELS)
     def moving(m):
-        return [keras.ops.convert_to_numpy(v) for v in m.backbone.non_trainable_variables]
+        return [keras.ops.convert_to_numpy(v) for v in m.classifier.non_trainable_variables]
 
     for a, b in zip(moving(half), moving(plain)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

@@ -92,12 +92,12 @@ BAD_INPUTS = {
 def test_fit_and_evaluate_reject_bad_input(case):
     x, y, message = BAD_INPUTS[case]
     model = compiled()
-    before = model.backbone.get_weights()
+    before = model.classifier.get_weights()
     with pytest.raises(ValueError, match=message):
         model.fit(x, y, epochs=1, verbose=0)
     with pytest.raises(ValueError, match=message):
         model.evaluate(x, y, verbose=0)
-    for a, b in zip(before, model.backbone.get_weights()):
+    for a, b in zip(before, model.classifier.get_weights()):
         np.testing.assert_array_equal(a, b)
 
 
@@ -143,8 +143,8 @@ def test_constructor_rejects_bad_arguments(kwargs, message):
         kpg.GuidedModel(linear_backbone(SHAPE, W), **kwargs)
 
 
-def test_backbone_must_be_a_keras_layer():
-    with pytest.raises(ValueError, match="Expected `backbone` to be a Keras model"):
+def test_classifier_must_be_a_keras_layer():
+    with pytest.raises(ValueError, match="Expected `classifier` to be a Keras model"):
         kpg.GuidedModel(lambda x: x)
 
 

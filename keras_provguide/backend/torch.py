@@ -185,6 +185,12 @@ class GuidedTrainer:
             self.__dict__["_keras_ddp_built_for"] = (id(wrapper), current)
         return function
 
+    def compile_from_config(self, config):
+        # A model saved where steps compile (JAX, TensorFlow) loads here with eager steps.
+        if isinstance(config, dict) and config.get("jit_compile") is True:
+            config = dict(config, jit_compile="auto")
+        return super().compile_from_config(config)
+
     @property
     def jit_compile(self):
         return keras.Model.jit_compile.fget(self)

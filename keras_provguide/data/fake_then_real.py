@@ -8,11 +8,11 @@ import numpy as np
 from keras_provguide.checks import int_at_least
 from keras_provguide.data.split_labels import split_labels
 from keras_provguide.groups import GROUPS
-from keras_provguide.guidance import inputs as inputs_lib
+from keras_provguide.keys import IMAGES, PROVENANCE, SOURCE_LABELS
 
 SYNTHETIC, REAL = "synthetic", "real"
 SAMPLING = ("shuffle", "group_balanced")
-_KEYS = (inputs_lib.IMAGES, inputs_lib.PROVENANCE, inputs_lib.SOURCE_LABELS, GROUPS)
+_KEYS = (IMAGES, PROVENANCE, SOURCE_LABELS, GROUPS)
 
 
 class FakeThenReal(keras.utils.PyDataset):
@@ -82,7 +82,7 @@ class FakeThenReal(keras.utils.PyDataset):
         sets = {SYNTHETIC: _as_set(synthetic, SYNTHETIC), REAL: _as_set(real, REAL)}
         #: Whether each set came with its own provenance (before padding).
         self.has_provenance = {
-            name: inputs_lib.PROVENANCE in data.spec for name, data in sets.items()
+            name: PROVENANCE in data.spec for name, data in sets.items()
         }
         self._sets = _harmonise(sets[SYNTHETIC], sets[REAL])
         num_real = len(sets[REAL])
@@ -199,14 +199,14 @@ def _as_set(data, name):
             f"`kpg.datasets` loader, received {type(data).__name__}."
         )
     if not isinstance(x, dict):
-        x = {inputs_lib.IMAGES: x}
-    if inputs_lib.IMAGES not in x:
+        x = {IMAGES: x}
+    if IMAGES not in x:
         raise ValueError(
             f"Expected the {name} inputs to hold 'images', received keys {sorted(x)}."
         )
     x = {key: np.asarray(value) for key, value in x.items() if key in _KEYS}
     y = np.asarray(y)
-    size = len(x[inputs_lib.IMAGES])
+    size = len(x[IMAGES])
     if size == 0:
         raise ValueError(f"Expected a non-empty {name} set, received 0 samples.")
     for key, value in list(x.items()) + [("labels", y)]:
@@ -233,14 +233,14 @@ def _harmonise(synthetic, real):
     at each batch.
     """
     sets = {SYNTHETIC: synthetic, REAL: real}
-    for key in (GROUPS, inputs_lib.SOURCE_LABELS):
+    for key in (GROUPS, SOURCE_LABELS):
         present = [name for name, data in sets.items() if key in data.spec]
         if len(present) == 1:
             raise ValueError(
                 f"Expected '{key}' in both the synthetic and the real set or in "
                 f"neither, received it in the {present[0]} set only."
             )
-    shapes = {name: tuple(data.spec[inputs_lib.IMAGES][0]) for name, data in sets.items()}
+    shapes = {name: tuple(data.spec[IMAGES][0]) for name, data in sets.items()}
     if shapes[SYNTHETIC] != shapes[REAL]:
         raise ValueError(
             "Expected synthetic and real images of the same shape, received "
@@ -253,15 +253,15 @@ def _harmonise(synthetic, real):
             f"per-sample shapes {label_shapes[SYNTHETIC]} and {label_shapes[REAL]}."
         )
     keys = set().union(*(data.spec for data in sets.values()))
-    provenance = [data.spec[inputs_lib.PROVENANCE][0] for data in sets.values()
-                  if inputs_lib.PROVENANCE in data.spec]
+    provenance = [data.spec[PROVENANCE][0] for data in sets.values()
+                  if PROVENANCE in data.spec]
     if len(provenance) == 2 and tuple(provenance[0]) != tuple(provenance[1]):
         raise ValueError(
             "Expected synthetic and real provenance of the same shape, received "
             f"{tuple(provenance[0])} and {tuple(provenance[1])}."
         )
     integer = all(np.issubdtype(np.dtype(data.label_spec[1]), np.integer) for data in sets.values())
-    dtypes = {key: "int32" if key in (GROUPS, inputs_lib.SOURCE_LABELS) else "float32" for key in keys}
+    dtypes = {key: "int32" if key in (GROUPS, SOURCE_LABELS) else "float32" for key in keys}
     dtypes["labels"] = "int32" if integer else "float32"
     return {name: (data, dtypes, tuple(provenance[0]) if provenance else None)
             for name, data in sets.items()}
@@ -271,8 +271,8 @@ def _read(harmonised, indices):
     """`(x, y)` of the rows `indices`, with the keys and dtypes of both phases."""
     data, dtypes, provenance_shape = harmonised
     x, y = data.take(indices)
-    if provenance_shape is not None and inputs_lib.PROVENANCE not in x:
-        x[inputs_lib.PROVENANCE] = np.ones((len(indices),) + provenance_shape, "float32")
+    if provenance_shape is not None and PROVENANCE not in x:
+        x[PROVENANCE] = np.ones((len(indices),) + provenance_shape, "float32")
     return {key: np.asarray(value, dtypes[key]) for key, value in x.items()}, np.asarray(y, dtypes["labels"])
 
 

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 from keras_provguide.groups import GROUPS
-from keras_provguide.guidance import inputs as inputs_lib
+from keras_provguide.keys import IMAGES
 
 C_GRID = (1.0, 0.7, 0.3, 0.1, 0.07, 0.03, 0.01)
 
@@ -112,11 +112,11 @@ def deep_feature_reweighting(
 
 def _images_and_groups(x, groups):
     if isinstance(x, dict):
-        if inputs_lib.IMAGES not in x:
+        if IMAGES not in x:
             raise ValueError(f"Expected the inputs dict to hold 'images', received {sorted(x)}.")
         if groups is None:
             groups = x.get(GROUPS)
-        x = x[inputs_lib.IMAGES]
+        x = x[IMAGES]
     images = np.asarray(x)
     if groups is None:
         raise ValueError("Expected group ids as `groups` or x['groups'], received neither.")
@@ -130,7 +130,7 @@ def _images_and_groups(x, groups):
 
 
 def _head_and_features(model, head, features, batch_size):
-    backbone = getattr(model, "backbone", model)
+    backbone = getattr(model, "classifier", model)
     if head is None:
         layers = getattr(backbone, "layers", [])
         head = layers[-1] if layers else None

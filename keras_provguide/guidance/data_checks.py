@@ -7,6 +7,7 @@ from keras import ops
 from keras_provguide import groups as groups_lib
 from keras_provguide import keras_internals
 from keras_provguide.guidance import inputs as inputs_lib
+from keras_provguide.keys import LABELS
 
 
 def check_data(model, x, y):
@@ -18,7 +19,7 @@ def check_data(model, x, y):
     x, y = _first_batch(x, y)
     if x is None:
         return
-    if y is None and isinstance(x, dict) and "labels" in x:
+    if y is None and isinstance(x, dict) and LABELS in x:
         raise ValueError(
             "Received 'labels' inside the inputs dict and no `y`. Split the "
             "batch into (inputs, labels) first, e.g. "
@@ -32,7 +33,7 @@ def check_data(model, x, y):
     inputs_lib.check_batch_structure(batch, y, num_classes)
     inputs_lib.check_values(batch, y, num_classes)
     if batch.context is not None:
-        inputs_lib.check_point_values(batch.context, getattr(model.backbone, "id_limits", None))
+        inputs_lib.check_point_values(batch.context, getattr(model.classifier, "id_limits", None))
     _check_groups(model, _to_numpy(groups_lib.groups_of(x)), batch.images.shape[0])
 
 
@@ -65,7 +66,7 @@ def _check_groups(model, groups, batch_size):
 
 def _num_classes(model, images_shape):
     try:
-        shape = model.backbone.compute_output_shape((None,) + tuple(images_shape[1:]))
+        shape = model.classifier.compute_output_shape((None,) + tuple(images_shape[1:]))
     except Exception:  # A subclassed backbone may not know its shapes.
         return None
     return shape[-1] if len(shape) == 2 else None

@@ -1,6 +1,7 @@
 """`GuidedModel`: provenance-masked input-gradient guidance inside `model.fit`."""
 
 import inspect
+import warnings
 
 import keras
 from keras import ops
@@ -12,6 +13,7 @@ from keras_provguide.guidance import data_checks
 from keras_provguide.guidance import inputs as inputs_lib
 from keras_provguide.guidance import penalty as penalty_lib
 from keras_provguide.guidance import second_order as second_order_lib
+from keras_provguide.keys import IMAGES, KEYPOINTS, POINT_STRUCTURE
 
 
 @keras.saving.register_keras_serializable(package="keras_provguide")
@@ -36,8 +38,10 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
     cross-sample terms that flow through the batch statistics.
 
     Args:
-        backbone: a Keras model mapping images to class scores (logits)
-            `(B, K)`.
+        classifier: the model being guided: a Keras model mapping images to
+            class scores (logits) `(B, K)`, such as `kpg.models.ImageClassifier`
+            or `CAMLocalizer`. (Earlier releases called this argument
+            `backbone`; that name still works, with a `DeprecationWarning`.)
         guidance_weight: float, the weight of `P` in the total loss. Stored
             in a non-trainable variable, so callbacks can schedule it
             (`model.guidance_weight.assign(0.0)`).
@@ -118,7 +122,7 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
     Call arguments:
         inputs: an image tensor `(B, *spatial, C)`, or a dict with
             `"images"` (other keys are ignored).
-        training: passed to the backbone.
+        training: passed to the classifier.
 
     Training data: `x = {"images": float (B, *spatial, C), "provenance":
     (B, *spatial, 1 or C) in [0, 1], "source_labels": optional int (B, 2),
@@ -149,10 +153,10 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
     import keras, numpy as np
     import keras_provguide as kpg
 
-    backbone = keras.Sequential([
+    classifier = keras.Sequential([
         keras.Input((8, 8, 1)), keras.layers.Flatten(), keras.layers.Dense(3)
     ])
-    model = kpg.GuidedModel(backbone, guidance_weight=0.1)
+    model = kpg.GuidedModel(classifier, guidance_weight=0.1)
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     x = {
         "images": np.random.rand(16, 8, 8, 1).astype("float32"),
@@ -163,15 +167,26 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
     """
 
     def __init__(
-        self, backbone, guidance_weight=0.05, score="logit", norm="l2",
+        self, classifier=None, guidance_weight=0.05, score="logit", norm="l2",
         second_order="auto", penalty_every=1, penalty_fraction=1.0,
-        penalty_reduction="sum", lazy_rescale=True, finite_difference_step=1e-2, **kwargs,
+        penalty_reduction="sum", lazy_rescale=True, finite_difference_step=1e-2, backbone=None, **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(backbone, keras.layers.Layer):
+        if backbone is not None:
+            if classifier is not None:
+                raise ValueError(
+                    "Expected the guided model as `classifier` only, received both `classifier` and its "
+                    "deprecated name `backbone`."
+                )
+            warnings.warn(
+                "`GuidedModel(backbone=...)` is deprecated: the guided model is not a feature "
+                "extractor; pass it as `classifier` (or positionally).", DeprecationWarning, stacklevel=2,
+            )
+            classifier = backbone
+        if not isinstance(classifier, keras.layers.Layer):
             raise ValueError(
-                "Expected `backbone` to be a Keras model or layer returning class "
-                f"scores, received {type(backbone).__name__}."
+                "Expected `classifier` to be a Keras model or layer returning class "
+                f"scores, received {type(classifier).__name__}."
             )
         penalty_lib.check_options(score=score, norm=norm, reduction=penalty_reduction)
         guidance_weight = non_negative_float(guidance_weight, "guidance_weight")
@@ -188,7 +203,9 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
             raise ValueError(
                 f"Expected `penalty_fraction` in (0, 1], received {penalty_fraction!r}."
             )
-        self.backbone = backbone
+        # Stored as `backbone`, the attribute Keras's saver names its weights by, so `.keras`
+        # files of earlier releases keep loading; `classifier` is its public name.
+        self.backbone = classifier
         self.score = score
         self.norm = norm
         self.penalty_reduction = penalty_reduction
@@ -206,10 +223,15 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
         )
         self.penalty_tracker = keras.metrics.Mean(name="guidance_penalty")
         self._guidance_enabled = True
-        # A built backbone makes a built model: `load_weights` and
+        # A built classifier makes a built model: `load_weights` and
         # `BackupAndRestore` need that before the first batch.
-        if backbone.built:
+        if classifier.built:
             self.built = True
+
+    @property
+    def classifier(self):
+        """The guided model: a Keras model mapping images to class scores."""
+        return self.backbone
 
     @property
     def second_order_path(self):
@@ -278,21 +300,21 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
             return super().compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
     def build(self, input_shape=None):
-        input_shape = _backbone_input_shape(input_shape)
-        if not self.backbone.built and input_shape is not None:
+        input_shape = _classifier_input_shape(input_shape)
+        if not self.classifier.built and input_shape is not None:
             # A symbolic call builds every sublayer, also of a subclassed
-            # backbone without a `build()` of its own.
-            self.backbone(keras.tree.map_shape_structure(
+            # classifier without a `build()` of its own.
+            self.classifier(keras.tree.map_shape_structure(
                 lambda shape: keras.KerasTensor(tuple(shape)), input_shape
             ))
         self.built = True
 
     def call(self, inputs, training=None):
         batch = inputs_lib.unpack_inputs(inputs)
-        return self.backbone(batch.model_inputs(batch.images), training=training)
+        return self.classifier(batch.model_inputs(batch.images), training=training)
 
     def compute_output_shape(self, input_shape):
-        return self.backbone.compute_output_shape(_backbone_input_shape(input_shape))
+        return self.classifier.compute_output_shape(_classifier_input_shape(input_shape))
 
     # Value checks need concrete data, so they run once, before the compiled
     # steps (`data_checks.check_data`): on whole arrays, or on the first batch.
@@ -335,7 +357,7 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
             "name": self.name,
             "trainable": self.trainable,
             "dtype": keras.saving.serialize_keras_object(self.dtype_policy),
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "classifier": keras.saving.serialize_keras_object(self.classifier),
             "guidance_weight": float(ops.convert_to_numpy(self._guidance_weight)),
             "score": self.score,
             "norm": self.norm,
@@ -353,20 +375,23 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
         config = dict(config)
         # Saved before `lazy_rescale` existed: penalised steps were not rescaled.
         config.setdefault("lazy_rescale", False)
-        config["backbone"] = keras.saving.deserialize_keras_object(config["backbone"])
+        # Saved before the rename: the guided model under `backbone`.
+        config["classifier"] = keras.saving.deserialize_keras_object(
+            config.pop("classifier") if "classifier" in config else config.pop("backbone")
+        )
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.saving.deserialize_keras_object(config["dtype"])
         return cls(**config)
 
 
-def _backbone_input_shape(input_shape):
-    """The shape(s) the backbone takes: the images' shape, or a keypoint batch's dict of shapes."""
+def _classifier_input_shape(input_shape):
+    """The shape(s) the classifier takes: the images' shape, or a keypoint batch's dict of shapes."""
     if not isinstance(input_shape, dict):
         return input_shape
-    if inputs_lib.IMAGES not in input_shape and inputs_lib.KEYPOINTS in input_shape:
-        keys = (inputs_lib.KEYPOINTS, *inputs_lib.POINT_STRUCTURE)
+    if IMAGES not in input_shape and KEYPOINTS in input_shape:
+        keys = (KEYPOINTS, *POINT_STRUCTURE)
         return {key: shape for key, shape in input_shape.items() if key in keys}
-    return input_shape[inputs_lib.IMAGES]
+    return input_shape[IMAGES]
 
 
 def _bind(method, model, args, kwargs):

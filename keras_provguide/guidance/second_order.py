@@ -210,7 +210,7 @@ def finite_difference(autodiff, model, forward, batch, scores_fn, sample_weight)
 
 def _check_step_survives_rounding(model):
     half = sorted({
-        layer.compute_dtype for layer in keras_internals.sublayers(model.backbone)
+        layer.compute_dtype for layer in keras_internals.sublayers(model.classifier)
         if layer.compute_dtype in ("float16", "bfloat16")
     })
     if half and model.finite_difference_step < HALF_PRECISION_MIN_STEP:

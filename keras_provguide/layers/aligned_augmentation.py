@@ -19,7 +19,7 @@ their provenance is 0 whatever the layer's `fill_value`.
 
 import keras
 
-from keras_provguide.layers import base
+from keras_provguide.keys import IMAGES, PROVENANCE
 
 
 class ProvenanceAligned:
@@ -32,12 +32,12 @@ class ProvenanceAligned:
         super().__init__(*args, bounding_box_format=bounding_box_format, **kwargs)
 
     def call(self, data, training=True):
-        if not isinstance(data, dict) or base.PROVENANCE not in data:
+        if not isinstance(data, dict) or PROVENANCE not in data:
             return super().call(dict(data) if isinstance(data, dict) else data, training=training)
         data = dict(data)
         ops = self.backend
-        images = ops.cast(ops.convert_to_tensor(data[base.IMAGES]), self.compute_dtype)
-        provenance = ops.cast(ops.convert_to_tensor(data.pop(base.PROVENANCE)), self.compute_dtype)
+        images = ops.cast(ops.convert_to_tensor(data[IMAGES]), self.compute_dtype)
+        provenance = ops.cast(ops.convert_to_tensor(data.pop(PROVENANCE)), self.compute_dtype)
         channel_axis = -1 if self.data_format == "channels_last" else -3
         spatial = (-3, -2) if self.data_format == "channels_last" else (-2, -1)
         _check_spatial_match(images.shape, provenance.shape, spatial)
@@ -48,15 +48,15 @@ class ProvenanceAligned:
         if getattr(self, "fill_mode", "constant") != "constant":
             fill = 0.0
         num_channels = images.shape[channel_axis]
-        data[base.IMAGES] = ops.numpy.concatenate([images, provenance + fill], axis=channel_axis)
+        data[IMAGES] = ops.numpy.concatenate([images, provenance + fill], axis=channel_axis)
         data = super().call(data, training=training)
-        merged = data[base.IMAGES]
+        merged = data[IMAGES]
         if channel_axis == -1:
-            data[base.IMAGES], shifted = merged[..., :num_channels], merged[..., num_channels:]
+            data[IMAGES], shifted = merged[..., :num_channels], merged[..., num_channels:]
         else:
-            data[base.IMAGES] = merged[..., :num_channels, :, :]
+            data[IMAGES] = merged[..., :num_channels, :, :]
             shifted = merged[..., num_channels:, :, :]
-        data[base.PROVENANCE] = ops.numpy.clip(shifted - fill, 0.0, 1.0)
+        data[PROVENANCE] = ops.numpy.clip(shifted - fill, 0.0, 1.0)
         return data
 
     def transform_bounding_boxes(self, bounding_boxes, transformation, training=True):
@@ -125,7 +125,7 @@ class _CropWithBoxes(keras.layers.RandomCrop):
 
     def get_random_transformation(self, data, training=True, seed=None):
         start = super().get_random_transformation(data, training=training, seed=seed)
-        images = data[base.IMAGES] if isinstance(data, dict) else data
+        images = data[IMAGES] if isinstance(data, dict) else data
         shape = self.backend.shape(images)
         return tuple(start) + (shape[self.height_axis], shape[self.width_axis])
 

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 from keras_provguide.keras_internals import DataLayer
-from keras_provguide.keys import BOUNDING_BOXES, IMAGES, LABELS, PROVENANCE, SOURCE_LABELS  # noqa: F401
+from keras_provguide.keys import IMAGES, PROVENANCE
 
 
 class ProvenanceLayer(DataLayer):

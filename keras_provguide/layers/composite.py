@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_provguide.keys import BOUNDING_BOXES, IMAGES, LABELS, PROVENANCE
 from keras_provguide.layers import base, resample
 
 FOREGROUNDS = "foregrounds"
@@ -58,8 +59,8 @@ class Composite(base.ProvenanceLayer):
     ```
     """
 
-    required_keys = (base.IMAGES, FOREGROUNDS)
-    spatial_keys = (base.IMAGES, base.PROVENANCE, FOREGROUNDS, FOREGROUND_MASKS)
+    required_keys = (IMAGES, FOREGROUNDS)
+    spatial_keys = (IMAGES, PROVENANCE, FOREGROUNDS, FOREGROUND_MASKS)
 
     def __init__(
         self, scale_range=(0.5, 1.0), position_range=(0.0, 1.0), seed=None,
@@ -75,7 +76,7 @@ class Composite(base.ProvenanceLayer):
 
     def transform(self, data, seed):
         ops = self.backend
-        backgrounds = self._float(data[base.IMAGES])
+        backgrounds = self._float(data[IMAGES])
         foregrounds, alpha = self._split_alpha(data)
         batch = ops.shape(backgrounds)[0]
         draws = [self._uniform(batch, 0.0, 1.0, seed) for _ in range(3)]
@@ -84,9 +85,9 @@ class Composite(base.ProvenanceLayer):
         )
         data.pop(FOREGROUNDS)
         data.pop(FOREGROUND_MASKS, None)
-        data[base.IMAGES] = images
-        data[base.PROVENANCE] = provenance
-        data[base.BOUNDING_BOXES] = {
+        data[IMAGES] = images
+        data[PROVENANCE] = provenance
+        data[BOUNDING_BOXES] = {
             "boxes": boxes[:, None, :],
             "labels": self._box_labels(data, batch),
         }
@@ -94,7 +95,7 @@ class Composite(base.ProvenanceLayer):
 
     def _split_alpha(self, data):
         foregrounds = self._float(data[FOREGROUNDS])
-        background_channels = data[base.IMAGES].shape[-1]
+        background_channels = data[IMAGES].shape[-1]
         fg_channels = foregrounds.shape[-1]
         if FOREGROUND_MASKS in data:
             alpha = self._float(data[FOREGROUND_MASKS])
@@ -121,7 +122,7 @@ class Composite(base.ProvenanceLayer):
 
     def _box_labels(self, data, batch):
         ops = self.backend
-        labels = data.get(base.LABELS)
+        labels = data.get(LABELS)
         if labels is not None and len(labels.shape) == 1:
             return ops.cast(ops.convert_to_tensor(labels), "int32")[:, None]
         return ops.numpy.zeros((batch, 1), dtype="int32")

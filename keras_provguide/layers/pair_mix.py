@@ -1,5 +1,6 @@
 """The shared half of the two-source mixing layers."""
 
+from keras_provguide.keys import BOUNDING_BOXES, IMAGES, LABELS, PROVENANCE, SOURCE_LABELS
 from keras_provguide.layers import base, resample
 
 
@@ -22,7 +23,7 @@ class PairMix(base.ProvenanceLayer):
     pixel comes from. `"groups"` and other keys keep source 0's values.
     """
 
-    required_keys = (base.IMAGES, base.LABELS)
+    required_keys = (IMAGES, LABELS)
     resize_partner = False
 
     def __init__(self, num_classes=None, seed=None, data_format=None, **kwargs):
@@ -35,13 +36,13 @@ class PairMix(base.ProvenanceLayer):
 
     def transform(self, data, seed):
         ops = self.backend
-        if base.BOUNDING_BOXES in data:
+        if BOUNDING_BOXES in data:
             raise ValueError(
                 f"{type(self).__name__} mixes whole images; boxes of the mixed "
                 "sample are undefined. Drop 'bounding_boxes' before mixing."
             )
-        images = self._float(data[base.IMAGES])
-        class_ids, num_classes = self._class_ids(data[base.LABELS])
+        images = self._float(data[IMAGES])
+        class_ids, num_classes = self._class_ids(data[LABELS])
         partners = self._partners(ops.shape(images)[0], seed)
         partner_images = ops.numpy.take(images, partners, axis=0)
         region, partner_images = self.partner_region(partner_images, seed)
@@ -50,10 +51,10 @@ class PairMix(base.ProvenanceLayer):
         mixed = share * images + region * partner_images
         partner_ids = ops.numpy.take(class_ids, partners, axis=0)
         weight = ops.numpy.mean(share, axis=tuple(range(1, self.image_rank)))[:, None]
-        data[base.IMAGES] = mixed
-        data[base.PROVENANCE] = share
-        data[base.SOURCE_LABELS] = ops.numpy.stack([class_ids, partner_ids], axis=1)
-        data[base.LABELS] = weight * ops.nn.one_hot(
+        data[IMAGES] = mixed
+        data[PROVENANCE] = share
+        data[SOURCE_LABELS] = ops.numpy.stack([class_ids, partner_ids], axis=1)
+        data[LABELS] = weight * ops.nn.one_hot(
             class_ids, num_classes, dtype=self.compute_dtype
         ) + (1.0 - weight) * ops.nn.one_hot(partner_ids, num_classes, dtype=self.compute_dtype)
         return data
