@@ -1,10 +1,15 @@
-"""`from_directory`: image + provenance-mask pairs from disk."""
+"""`from_directory`: image + provenance-mask pairs from a folder, read by the package's one file stack.
+
+This module finds and checks the files (class folders, masks by stem,
+sizes); `keras_provguide.datasets.files` reads and batches them, as it does
+for every published-format loader.
+"""
 
 import os
 
 import numpy as np
 
-from keras_provguide.data.indexed_batches import IndexedBatches
+from keras_provguide.datasets.files import FileTable, check_image_size, check_loader_options, table_dataset
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
@@ -70,25 +75,14 @@ def from_directory(
     model.fit(train, epochs=10)
     ```
     """
-    if output not in ("tf.data", "pydataset"):
-        raise ValueError(f"Expected `output` 'tf.data' or 'pydataset', received {output!r}.")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"Expected `batch_size` to be an int >= 1, received {batch_size!r}.")
-    if image_size is not None:
-        if len(image_size) != 2 or not all(isinstance(s, int) and s > 0 for s in image_size):
-            raise ValueError(
-                f"Expected `image_size` as (height, width) positive ints, received {image_size!r}."
-            )
-        image_size = tuple(image_size)
+    check_loader_options(batch_size, output)
+    size = None if image_size is None else check_image_size(tuple(image_size) if isinstance(image_size, list)
+                                                             else image_size)
     if augment is not None and not callable(augment):
         raise ValueError(f"Expected `augment` to be callable, received {augment!r}.")
     index = _index_files(images_dir, masks_dir, labels)
-    size = image_size or _common_size(index)
-    if output == "pydataset":
-        dataset = _DirectoryDataset(index, size, batch_size, shuffle, seed, augment)
-    else:
-        dataset = _tf_dataset(index, size, batch_size, shuffle, seed, augment)
-        dataset.file_paths = index.images
+    table = FileTable(index.images, index.labels, masks=index.masks, alpha=index.masks is None)
+    dataset = table_dataset(table, size or _common_size(index), batch_size, shuffle, seed, output, augment)
     if index.class_names is not None:
         dataset.class_names = index.class_names
     return dataset
@@ -181,9 +175,11 @@ def _check_no_extra_masks(masks_dir, expected):
 def _header(path):
     from PIL import Image
 
-    with _reading(path):
+    try:
         with Image.open(path) as image:
             return image.size, image.mode
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: unreadable image ({type(error).__name__}: {error}).") from None
 
 
 def _common_size(index):
@@ -195,110 +191,3 @@ def _common_size(index):
                 f"({first[0]}x{first[1]}); pass `image_size` to resize."
             )
     return (first[1], first[0])
-
-
-def _load_pair(image_path, mask_path, size):
-    """`(image (H, W, 3), provenance (H, W, 1))` float32 in [0, 1]."""
-    from PIL import Image
-
-    with _reading(image_path):
-        with Image.open(image_path) as image:
-            image.load()
-            mask = image.getchannel("A") if mask_path is None else None
-            image = image.convert("RGB")
-    if mask_path is not None:
-        with _reading(mask_path):
-            with Image.open(mask_path) as mask_file:
-                mask = mask_file.convert("L")
-    height, width = size
-    if image.size != (width, height):
-        image = image.resize((width, height), Image.BILINEAR)
-        mask = mask.resize((width, height), Image.BILINEAR)
-    pixels = np.asarray(image, "float32") / 255.0
-    provenance = np.asarray(mask, "float32")[..., None] / 255.0
-    return pixels, provenance
-
-
-class _reading:
-    """Re-raises any error while reading `path` as a `ValueError` naming it."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, error, traceback):
-        if error is not None and not isinstance(error, ValueError):
-            raise ValueError(
-                f"{self.path}: unreadable image ({kind.__name__}: {error})."
-            ) from None
-        return False
-
-
-def _finish(batch, augment, with_labels):
-    if augment is not None:
-        batch = augment(batch)
-    if not with_labels:
-        return batch
-    from keras_provguide.data.split_labels import split_labels
-
-    return split_labels(batch)
-
-
-class _DirectoryDataset(IndexedBatches):
-    """The `output="pydataset"` form of `from_directory`."""
-
-    def __init__(self, index, size, batch_size, shuffle, seed, augment):
-        super().__init__(len(index.images), batch_size, shuffle, seed)
-        self.file_paths = index.images
-        self._index, self._size, self._augment = index, size, augment
-
-    def __getitem__(self, i):
-        rows = self.rows(i)
-        masks = self._index.masks
-        pairs = [
-            _load_pair(self._index.images[r], None if masks is None else masks[r], self._size)
-            for r in rows
-        ]
-        batch = {
-            "images": np.stack([p[0] for p in pairs]),
-            "provenance": np.stack([p[1] for p in pairs]),
-        }
-        if self._index.labels is not None:
-            batch["labels"] = np.asarray([self._index.labels[r] for r in rows], "int32")
-        return _finish(batch, self._augment, self._index.labels is not None)
-
-
-def _tf_dataset(index, size, batch_size, shuffle, seed, augment):
-    import tensorflow as tf
-
-    height, width = size
-    masks = index.masks if index.masks is not None else [""] * len(index.images)
-    labels = index.labels if index.labels is not None else [0] * len(index.images)
-    dataset = tf.data.Dataset.from_tensor_slices((index.images, masks, labels))
-    if shuffle:
-        dataset = dataset.shuffle(len(index.images), seed=seed, reshuffle_each_iteration=True)
-
-    def load(image_path, mask_path, label):
-        def read(image_path, mask_path):
-            mask_path = mask_path.decode() or None
-            return _load_pair(image_path.decode(), mask_path, size)
-
-        image, provenance = tf.numpy_function(
-            read, [image_path, mask_path], [tf.float32, tf.float32], stateful=False
-        )
-        element = {
-            "images": tf.ensure_shape(image, (height, width, 3)),
-            "provenance": tf.ensure_shape(provenance, (height, width, 1)),
-        }
-        if index.labels is not None:
-            element["labels"] = tf.cast(label, tf.int32)
-        return element
-
-    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
-    dataset = dataset.map(
-        lambda batch: _finish(batch, augment, index.labels is not None),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
-    return dataset.prefetch(tf.data.AUTOTUNE)

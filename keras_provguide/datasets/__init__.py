@@ -13,7 +13,9 @@ NumPy arrays in a documented dict schema, and builds in seconds.
   clouds, with a co-occurring object as the shortcut and the actor's boxes.
 
 Loaders of the published benchmark formats (your files on disk, checked
-line by line; `{split: dataset}` of the dict contract):
+line by line; `{split: dataset}` of the dict contract), one module per
+benchmark family, all reading images through `files.py` and sharing
+`metadata.py`:
 
 - `wsol_metadata`: CUB / ILSVRC / OpenImages in wsolevaluation's metadata,
   boxes rescaled as that protocol does, OpenImages masks for PxAP;
@@ -33,23 +35,19 @@ line by line; `{split: dataset}` of the dict contract):
 from keras_provguide.datasets.decoy_digits import decoy_digits
 from keras_provguide.datasets.digit_localization import digit_localization
 from keras_provguide.datasets.edited_digits import edited_digits
+from keras_provguide.datasets.edits import edited_pairs
 from keras_provguide.datasets.ffr_splits import ffr_split
+from keras_provguide.datasets.group_robustness import celeba, utkface, waterbirds
 from keras_provguide.datasets.keypoint_actions import keypoint_actions
+from keras_provguide.datasets.manifests import csv_manifest
 from keras_provguide.datasets.moving_digits import moving_digits
-from keras_provguide.datasets.published import (
-    celeba,
-    csv_manifest,
-    edited_pairs,
-    utkface,
-    waterbirds,
-    wsol_metadata,
-)
 from keras_provguide.datasets.skeleton_files import (
     keypoint_action_clips,
     pyskl_annotations,
     ucf101_24_ground_truth,
 )
 from keras_provguide.datasets.spurious_digits import spurious_digits
+from keras_provguide.datasets.wsol import wsol_metadata
 
 __all__ = [
     "celeba", "csv_manifest", "decoy_digits", "digit_localization", "edited_digits",

@@ -1,9 +1,10 @@
-"""Image files listed by a benchmark's metadata, as batches of the package's dict contract.
+"""The one stack that reads image files into batches of the package's dict contract.
 
-Every published-format loader (`wsol_metadata`, `waterbirds`, `celeba`,
-`utkface`, `csv_manifest`, `edited_pairs`, `ffr_split`) parses its metadata into a
-`FileTable` (one row per image, checked before the first batch) and hands
-it to `table_dataset`, which reads, resizes and batches the files as a
+Every reader of images on disk (the published-format loaders `wsol_metadata`,
+`waterbirds`, `celeba`, `utkface`, `csv_manifest`, `edited_pairs`,
+`ffr_split`, and `kpg.data.from_directory`) lists its files in a `FileTable`
+(one row per image, checked before the first batch) and hands it to
+`table_dataset`, which reads, resizes and batches the files as a
 `tf.data.Dataset` or a `keras.utils.PyDataset`.
 """
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from keras_provguide.checks import int_at_least
 from keras_provguide.data.indexed_batches import IndexedBatches
+from keras_provguide.keys import GROUPS, IMAGES, LABELS, PROVENANCE
 
 OUTPUTS = ("tf.data", "pydataset")
 
@@ -29,14 +31,18 @@ class FileTable:
             on the labelled target).
         originals: optional paths of the unedited images, one per path:
             provenance is then `kpg.layers.edit_provenance(original, image)`.
+        alpha: bool; provenance is each image's own alpha channel.
+
+    `labels` may be `None` (a stream of inputs alone).
     """
 
-    def __init__(self, paths, labels, groups=None, masks=None, originals=None):
+    def __init__(self, paths, labels, groups=None, masks=None, originals=None, alpha=False):
         self.paths = [str(p) for p in paths]
-        self.labels = np.asarray(labels, "int32").reshape(-1)
+        self.labels = None if labels is None else np.asarray(labels, "int32").reshape(-1)
         self.groups = None if groups is None else np.asarray(groups, "int32").reshape(-1)
         self.masks = None if masks is None else [str(p) for p in masks]
         self.originals = None if originals is None else [str(p) for p in originals]
+        self.alpha = bool(alpha)
         for name in ("labels", "groups", "masks", "originals"):
             values = getattr(self, name)
             if values is not None and len(values) != len(self.paths):
@@ -44,8 +50,8 @@ class FileTable:
                     f"Expected one {name[:-1]} per image ({len(self.paths)}), "
                     f"received {len(values)}."
                 )
-        if self.masks is not None and self.originals is not None:
-            raise ValueError("Expected provenance from `masks` or from `originals`, not both.")
+        if (self.masks is not None) + (self.originals is not None) + self.alpha > 1:
+            raise ValueError("Expected provenance from one of `masks`, `originals` and `alpha`, received several.")
 
     def __len__(self):
         return len(self.paths)
@@ -56,8 +62,8 @@ class FileTable:
         if len(rows) and (rows.min() < 0 or rows.max() >= len(self)):
             raise ValueError(f"Expected row indices in [0, {len(self)}), received {rows.min()}..{rows.max()}.")
         pick = lambda values: None if values is None else [values[r] for r in rows]  # noqa: E731
-        return FileTable(pick(self.paths), self.labels[rows], pick(self.groups), pick(self.masks),
-                         pick(self.originals))
+        return FileTable(pick(self.paths), None if self.labels is None else self.labels[rows], pick(self.groups),
+                         pick(self.masks), pick(self.originals), self.alpha)
 
     def check_files(self, where):
         """Raises a `ValueError` naming the first missing file and `where` it was listed."""
@@ -97,19 +103,27 @@ def check_loader_options(batch_size, output):
 
 
 def read_image(path, size, mode="RGB"):
-    """The file at `path` as float32 `(H, W, channels)` in [0, 1], resized bilinearly to `size`."""
+    """The file at `path` as float32 `(H, W, channels)` in [0, 1], resized bilinearly to `size`.
+
+    `mode="RGB+A"` gives `(rgb (H, W, 3), alpha (H, W, 1))`, each resized on
+    its own (so the colours of transparent pixels are not premultiplied).
+    """
     from PIL import Image
 
     try:
         with Image.open(path) as image:
-            image = image.convert(mode)
-            height, width = size
-            if image.size != (width, height):
-                image = image.resize((width, height), Image.BILINEAR)
-            pixels = np.asarray(image, "float32") / 255.0
+            image.load()
+            planes = [image.convert("RGB"), image.getchannel("A")] if mode == "RGB+A" else [image.convert(mode)]
+        height, width = size
+        arrays = []
+        for plane in planes:
+            if plane.size != (width, height):
+                plane = plane.resize((width, height), Image.BILINEAR)
+            pixels = np.asarray(plane, "float32") / 255.0
+            arrays.append(pixels if pixels.ndim == 3 else pixels[..., None])
     except (OSError, ValueError) as error:
         raise ValueError(f"{path}: unreadable image ({type(error).__name__}: {error}).") from None
-    return pixels if pixels.ndim == 3 else pixels[..., None]
+    return tuple(arrays) if mode == "RGB+A" else arrays[0]
 
 
 class RowReader:
@@ -121,26 +135,32 @@ class RowReader:
     def __init__(self, table, size):
         self.table, self.size = table, size
         height, width = size
-        self.spec = {"images": ((height, width, 3), "float32")}
-        if table.masks is not None or table.originals is not None:
-            self.spec["provenance"] = ((height, width, 1), "float32")
+        self.spec = {IMAGES: ((height, width, 3), "float32")}
+        if table.masks is not None or table.originals is not None or table.alpha:
+            self.spec[PROVENANCE] = ((height, width, 1), "float32")
         if table.groups is not None:
-            self.spec["groups"] = ((), "int32")
-        self.spec["labels"] = ((), "int32")
+            self.spec[GROUPS] = ((), "int32")
+        if table.labels is not None:
+            self.spec[LABELS] = ((), "int32")
 
     def __call__(self, i):
         table = self.table
-        element = {"images": read_image(table.paths[i], self.size)}
+        if table.alpha:
+            images, provenance = read_image(table.paths[i], self.size, mode="RGB+A")
+            element = {IMAGES: images, PROVENANCE: provenance}
+        else:
+            element = {IMAGES: read_image(table.paths[i], self.size)}
         if table.masks is not None:
-            element["provenance"] = read_image(table.masks[i], self.size, mode="L")
+            element[PROVENANCE] = read_image(table.masks[i], self.size, mode="L")
         if table.originals is not None:
             from keras_provguide.layers.edit_provenance import edit_provenance
 
             original = read_image(table.originals[i], self.size)
-            element["provenance"] = edit_provenance(original, element["images"])
+            element[PROVENANCE] = edit_provenance(original, element[IMAGES])
         if table.groups is not None:
-            element["groups"] = np.int32(table.groups[i])
-        element["labels"] = np.int32(table.labels[i])
+            element[GROUPS] = np.int32(table.groups[i])
+        if table.labels is not None:
+            element[LABELS] = np.int32(table.labels[i])
         return element
 
     def batch(self, rows):
@@ -150,10 +170,13 @@ class RowReader:
 
 
 def _split(batch, augment):
+    """`(inputs, labels)` after `augment`, or the inputs alone for a table without labels."""
     if augment is not None:
         batch = augment(batch)
     batch = dict(batch)
-    labels = batch.pop("labels")
+    if LABELS not in batch:
+        return batch
+    labels = batch.pop(LABELS)
     return batch, labels
 
 
@@ -191,7 +214,7 @@ def _tf_dataset(table, size, batch_size, shuffle, seed, augment):
 
 def table_dataset(table, image_size, batch_size=32, shuffle=False, seed=None, output="tf.data",
                   augment=None):
-    """Batches of `(inputs, labels)` read from `table`'s files.
+    """Batches of `(inputs, labels)` (inputs alone without labels) read from `table`'s files.
 
     `inputs` holds `"images"` float32 `(B, H, W, 3)` in [0, 1], and
     `"provenance"` `(B, H, W, 1)` and `"groups"` `(B,)` when the table has
