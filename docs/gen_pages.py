@@ -10,7 +10,9 @@ Every fact is written once, elsewhere; this file only moves it onto the site:
 - `reference/<module>.md`: one page per public module, one entry per name in
   its `__all__`, rendered from the docstrings by mkdocstrings;
 - `results.md`: the summary table and each family's report, from
-  `benchmarks/results/`.
+  `benchmarks/results/`;
+- `benchmarks/<name>.md`: what each benchmark measured and how to read it,
+  with the figures they show.
 
 `pages()` returns them as `{path: str or bytes}`, so the tests can check
 them without building the site.
@@ -99,7 +101,8 @@ def results_page():
         summary = file.read()
     text = ("# Results\n\nEvery figure on this page is generated from the stored results in "
             "`benchmarks/results/` by `benchmarks/summary.py` and the family benchmarks; "
-            "`benchmarks/README.md` says how each was run and how long it took.\n\n"
+            "each benchmark's page (below in the navigation) says how it was run, how long it took and "
+            "how to read it.\n\n"
             "## Summary\n\n" + summary)
     files = {}
     for name in sorted(os.listdir(RESULTS)):
@@ -131,6 +134,30 @@ def pages():
     for page, module_name, title in REFERENCE:
         out[f"reference/{page}.md"] = reference_page(module_name, title)
     out.update(results_page())
+    out.update(benchmark_pages())
+    return out
+
+
+BENCHMARKS = os.path.join(ROOT, "benchmarks")
+
+
+def benchmark_names():
+    """The benchmarks with a page of their own, `benchmarks/<name>.md`, in file order."""
+    return sorted(name[:-3] for name in os.listdir(BENCHMARKS) if name.endswith(".md") and name != "README.md")
+
+
+def benchmark_pages():
+    """Each `benchmarks/<name>.md`, and every figure under `benchmarks/results/` they may show."""
+    out = {}
+    for name in benchmark_names():
+        with open(os.path.join(BENCHMARKS, name + ".md")) as file:
+            out[f"benchmarks/{name}.md"] = file.read()
+    for folder, _, files in os.walk(os.path.join(BENCHMARKS, "results")):
+        for file_name in files:
+            if file_name.endswith(".png"):
+                path = os.path.join(folder, file_name)
+                with open(path, "rb") as file:
+                    out["benchmarks/" + os.path.relpath(path, BENCHMARKS).replace(os.sep, "/")] = file.read()
     return out
 
 

@@ -51,6 +51,8 @@ def test_every_guide_is_in_the_site_navigation_and_links_resolve():
     for guide in GUIDES:
         assert f"guides/{guide.stem}.md" in nav, guide.name
         assert f"guides/{guide.stem}.md" in pages
+    for name in gen_pages.benchmark_names():
+        assert f"benchmarks/{name}.md" in nav, f"benchmarks/{name}.md is not in mkdocs.yml's nav"
     for path, text in pages.items():
         if isinstance(text, bytes):
             continue

@@ -251,16 +251,34 @@ def test_failed_controls_name_the_probe_and_each_control_interval():
     assert protocol.failed_controls(summary) == []
 
 
-def test_both_readmes_carry_the_summary_generated_from_the_stored_results():
+def test_both_readmes_carry_the_tables_generated_from_the_stored_results():
     import summary
 
-    block = summary.table()
-    for path in summary.READMES:
+    for path, block, markers in ((summary.BENCHMARKS_README, summary.table(), (summary.START, summary.END)),
+                                 (summary.README, summary.headline(),
+                                  (summary.HEADLINE_START, summary.HEADLINE_END))):
         with open(path) as file:
             text = file.read()
-        assert summary.replace_between_markers(text, block) == text, (
+        assert summary.replace_between_markers(text, block, *markers) == text, (
             f"{path} is out of date: run `python benchmarks/summary.py --write-readmes`"
         )
+
+
+def test_the_headline_keeps_a_failed_control_out_of_the_verdicts(tmp_path):
+    import json
+
+    import summary
+
+    family = summary.family_of("edits_classification", None)
+    stats = dict(protocol.paired([-0.05, -0.07, -0.06]), method="alia", reference="erm", verdict="reversed")
+    guided = dict(protocol.paired([0.05, 0.07, 0.06]), method="guided", reference="alia", verdict="reproduced")
+    stored = {"summaries": [{
+        "backend": "jax", "rows": [{"config": c, "seeds": 3, "mean": 0.5} for c in ("erm", "alia", "guided")],
+        "probes": [], "controls": [stats], "comparisons": [stats, guided]}]}
+    (tmp_path / f"{family.name}.json").write_text(json.dumps(stored))
+    rows = summary.headline(results=str(tmp_path))
+    assert "| reversed |" in rows  # the control's own row keeps its verdict
+    assert "not judged: its control fails" in rows and "| reproduced |" not in rows
 
 
 def test_the_summary_replaces_only_what_lies_between_its_markers():

@@ -73,7 +73,7 @@ for path in ("forward_over_reverse", "finite_difference"):
 
 `benchmarks/step_overhead.py` times the paths against a plain step,
 interleaved, with warm-up and medians, and measures memory; its tables are
-in `benchmarks/README.md`. On a 2-core CPU an exact guided step costs about
+in `benchmarks/step_overhead.md`. On a 2-core CPU an exact guided step costs about
 2-3x a plain step; on an H100, 2.1x (JAX) to 3.1x (torch) at ResNet-18 and
 224x224. Time your own model the same way before choosing a schedule.
 
@@ -89,7 +89,7 @@ in `benchmarks/README.md`. On a 2-core CPU an exact guided step costs about
   batch, an unbiased estimate of the full batch's penalty.
 
 What each keeps, measured on Decoy digits and From Fake to Real + guidance
-over 30 seeds per backend, is in `benchmarks/README.md`: `penalty_every=4`
+over 30 seeds per backend, is in `benchmarks/cheaper_guidance.md`: `penalty_every=4`
 keeps nearly all of guidance's effect for 1.3-1.5x a plain step on a 2-core
 CPU, `penalty_every=8` about three fifths of it for at most 1.27x.
 

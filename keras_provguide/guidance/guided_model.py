@@ -76,7 +76,7 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
             1e-1 to 1e-2, growing as the step shrinks). It is a different
             regulariser there, a penalty on score changes over a small
             neighbourhood rather than on the gradient at a point, and
-            should be judged by its effect (`benchmarks/README.md`). The
+            should be judged by its effect (`benchmarks/cheaper_guidance.md`). The
             shifted pass is stateless (no
             BatchNorm statistics or other state updated; in training mode its
             batch statistics are the shifted batch's, as the exact
@@ -88,7 +88,7 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
             `second_order="finite_difference"` relative to the input scale:
             `a u` has a root-mean-square of `finite_difference_step` times
             that of the batch's images (default 1e-2; see
-            `benchmarks/README.md` for the error it gives). A model that
+            `benchmarks/step_overhead.md` for the error it gives). A model that
             computes in float16 or bfloat16 needs at least 3e-2 (smaller
             steps' score differences round to zero; refused with an error).
             On TensorFlow this path runs under XLA (`jit_compile="auto"`
@@ -238,7 +238,7 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
         """The second-order path guided steps use: `second_order`, with `"auto"` resolved.
 
         `"auto"` takes the path measured fastest on the active backend (see
-        `benchmarks/README.md`).
+        `benchmarks/step_overhead.md`).
         """
         return second_order_lib.resolve(self.second_order, autodiff.get())
 
