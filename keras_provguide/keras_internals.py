@@ -6,6 +6,7 @@ checks them all.
 """
 
 import contextlib
+import importlib
 import threading
 
 import keras
@@ -47,13 +48,18 @@ def sublayers(model):
 
 
 def _tensorflow_nn():
-    try:
-        from keras.src.backend.tensorflow import nn
-    except ImportError as error:
-        raise _moved("the module `keras.src.backend.tensorflow.nn`") from error
+    # Keras 3.16 moved the module to `backend/tensorflow/ops/`; 3.15 has it one level up.
+    for name in ("keras.src.backend.tensorflow.ops.nn", "keras.src.backend.tensorflow.nn"):
+        try:
+            nn = importlib.import_module(name)
+            break
+        except ImportError:
+            continue
+    else:
+        raise _moved("the module `keras.src.backend.tensorflow.nn` (or `.ops.nn`)")
     if not callable(getattr(nn, "_compute_moments", None)):
         raise _moved(
-            "`keras.src.backend.tensorflow.nn._compute_moments`",
+            f"`{nn.__name__}._compute_moments`",
             " (guided TensorFlow steps would take BatchNorm's second derivative 1-5% off)",
         )
     return nn

@@ -125,10 +125,13 @@ def _gradients(model, batch, labels, score):
         source_labels = ops.convert_to_tensor(source_labels)
     trainable = [v.value for v in model.trainable_variables]
     non_trainable = [v.value for v in model.non_trainable_variables]
+    # Tensors throughout: Keras (after 3.15) refuses a call whose dict mixes tensors and arrays.
+    called = batch if batch.context is None else batch._replace(
+        context={key: ops.convert_to_tensor(value) for key, value in batch.context.items()})
 
     def forward(images):
         y_pred, _ = model.stateless_call(
-            trainable, non_trainable, batch.model_inputs(images), training=False
+            trainable, non_trainable, called.model_inputs(images), training=False
         )
         return y_pred, None
 
