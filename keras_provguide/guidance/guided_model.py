@@ -58,32 +58,14 @@ class GuidedModel(autodiff.guided_trainer(), keras.Model):
             suits inputs of any size and rank (images, clips). A `"sum"`
             weight `w` equals a `"mean"` weight `w * n` for inputs of `n`
             elements.
-        second_order: how the parameter gradient of `P` is computed; every
-            path is exact. `"double_backprop"` differentiates the input
-            gradient again in reverse mode; `"forward_over_reverse"` takes
-            the first-order input gradient `g`, then the directional
-            derivative of the score along `u = stop_gradient(dP/dg)` in
-            forward mode, whose parameter gradient equals that of `P`.
-            `"finite_difference"` (approximate, no second-derivative kernels
-            at all) replaces that directional derivative by a forward
-            difference of the scores at `x` and at `x + a u` (Finlay and
-            Oberman, 2019): the parameter gradient is then a difference of
-            two first-order ones. For smooth networks (tanh, softplus, GELU)
-            it is exact as the step shrinks, the error linear in
-            `finite_difference_step`; through ReLU kinks it is not: the
-            shift crosses kinks, and the relative error of the parameter
-            step stays large (measured 0.1 to 0.9 on ReLU CNNs at steps
-            1e-1 to 1e-2, growing as the step shrinks). It is a different
-            regulariser there, a penalty on score changes over a small
-            neighbourhood rather than on the gradient at a point, and
-            should be judged by its effect (`benchmarks/cheaper_guidance.md`). The
-            shifted pass is stateless (no
-            BatchNorm statistics or other state updated; in training mode its
-            batch statistics are the shifted batch's, as the exact
-            derivative's are) and draws the same random numbers as the clean
-            pass where the model's random layers are seeded.
-            `"auto"` (default) uses the exact path measured fastest on the
-            active backend.
+        second_order: how the parameter gradient of `P` is taken: a name
+            registered in `keras_provguide.guidance.second_order`, where each
+            path is documented: `"double_backprop"` and
+            `"forward_over_reverse"` (exact), `"finite_difference"`
+            (approximate, first-order kernels only; a different regulariser
+            through ReLU kinks), or `"auto"` (default), the exact path
+            measured fastest on the active backend. The speed guide compares
+            them.
         finite_difference_step: float > 0, the step of
             `second_order="finite_difference"` relative to the input scale:
             `a u` has a root-mean-square of `finite_difference_step` times
