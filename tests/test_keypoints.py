@@ -197,6 +197,17 @@ def test_batch_mix_soft_and_multi_hot_labels_hold_both_actions():
         kpg.layers.ProvenanceBatchMix(label_mode="hard")
 
 
+def test_batch_mix_declares_the_shapes_it_returns():
+    _, _, points = _skeleton_batch()
+    for mode in ("per_source", "soft"):
+        for labels in (np.array([0, 1, 2, 1], "int32"), np.eye(3, dtype="float32")[[0, 1, 2, 1]]):
+            layer = kpg.layers.ProvenanceBatchMix(label_mode=mode, num_classes=3, seed=0)
+            batch = dict(points, labels=labels)
+            out = layer(batch)
+            declared = layer.compute_output_shape({key: np.shape(value) for key, value in batch.items()})
+            assert declared == {key: tuple(np.shape(keras.ops.convert_to_numpy(v))) for key, v in out.items()}
+
+
 def test_flip_mirrors_x_and_swaps_left_and_right_joints():
     _, _, points = _skeleton_batch()
     batch = dict(points, provenance=RNG.random(points["keypoints"].shape[:2] + (1,)).astype("float32"))

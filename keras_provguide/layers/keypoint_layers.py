@@ -178,7 +178,24 @@ class ProvenanceBatchMix(KeypointLayer, pair_mix.PairMix):
         return data
 
     def compute_output_shape(self, input_shape):
-        return input_shape
+        """The mixed batch's shapes: `2N` points, both clips' labels, and the keys the mix adds."""
+        shapes = {key: tuple(shape) for key, shape in input_shape.items()}
+        batch, count = shapes[KEYPOINTS][:2]
+        points = None if count is None else 2 * count
+        shapes[KEYPOINTS] = (batch, points, *shapes[KEYPOINTS][2:])
+        for key in (INSTANCE_IDS, FRAME_IDS, JOINT_IDS, POINT_MASK):
+            if key in shapes or key == POINT_MASK:
+                shapes[key] = (batch, points)
+        shapes[PROVENANCE] = (batch, points, 1)
+        shapes[SOURCE_LABELS] = (batch, 2)
+        labels = shapes[LABELS]
+        classes = labels[-1] if len(labels) == 2 else self.num_classes
+        if self.label_mode == "per_source":
+            shapes[SOURCE_IDS] = (batch, points)
+            shapes[LABELS] = (batch, 2, classes)
+        else:
+            shapes[LABELS] = (batch, classes)
+        return shapes
 
     def get_config(self):
         config = super().get_config()
