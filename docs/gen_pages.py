@@ -46,7 +46,7 @@ LINKS = (
     (r"docs/guides/(\w+)\.py", r"guides/\1.md"),
     (r"ARCHITECTURE\.md", "architecture.md"),
     (r"CONTRIBUTING\.md", "contributing.md"),
-    (r"docs/results\.md", "results.md"),
+    (r"benchmarks/README\.md", "results.md"),
     (r"docs/reference/(\w+)\.md", r"reference/\1.md"),
 )
 
