@@ -53,9 +53,11 @@ MaxBoxAccV2 (3 seeds of 10 above), CutMix's top-1 0.690 against CAM's
 the protocol, guidance is not judged on `objects`; the `background`
 construction is next.
 
-`background`, same day: controls complete on 10 seeds, and the search of
-every configuration (stopped for CI at seed 0 of the guided runs;
-resumable). The border probe scores 0.908 on train and 0.107 at test
+`background`, same day: controls complete on 10 seeds, the search of
+every configuration, and seeds 0-2 of the rest (2026-12-06; resumable).
+So far, 3 of 10 seeds: guidance - CutMix +0.000 [-0.044, +0.044], guidance
+- random box +0.006, guidance - unmasked +0.001; every guided trial's
+top-1 at chance (0.107). The border probe scores 0.908 on train and 0.107 at test
 (chance 0.1): the shortcut is real. CutMix - CAM -0.009 [-0.044, +0.025]
 (5 above, 5 below): the control passes (not below), so guidance is judged
 here when its seeds have run. What was measured says what to expect:
