@@ -206,7 +206,6 @@ def test_finite_difference_on_tensorflow_runs_under_xla_or_eagerly(tmp_path):
     assert exact.jit_compile == plain.jit_compile  # Other paths keep Keras's choice.
 
 
-@pytest.mark.skipif(keras.backend.backend() == "torch", reason="float16 convolutions on CPU are TF/JAX only here")
 def test_finite_difference_under_mixed_precision_needs_a_step_that_survives_rounding():
     keras.config.set_dtype_policy("mixed_float16")
     exact, _ = _update(_smooth_backbone(), second_order="double_backprop")

@@ -75,9 +75,9 @@ def _value_of(variable, variables, values):
 
 def _guided_loss(
     model, trainable, non_trainable, metrics_values, x, y, sample_weight, batch, training,
-    due=True,
+    due=True, loss_scale=None,
 ):
-    """Total loss and its parts from one stateless forward pass."""
+    """Total loss and its parts from one stateless forward pass (`loss_scale`: see `step.forward_and_penalty`)."""
 
     def forward(images):
         y_pred, new_non_trainable, losses = model.stateless_call(
@@ -86,7 +86,8 @@ def _guided_loss(
         return y_pred, (new_non_trainable, losses)
 
     y_pred, (non_trainable_out, losses), penalty = step.forward_and_penalty(
-        model, sys.modules[__name__], forward, batch, y, sample_weight, training=training, due=due
+        model, sys.modules[__name__], forward, batch, y, sample_weight, training=training, due=due,
+        loss_scale=loss_scale,
     )
     with keras_internals.jax_layer_losses(model, losses):
         loss, (_, _, metrics_values) = model.stateless_compute_loss(
@@ -130,10 +131,14 @@ def _train_step(model, state, data, due=None):
         )
         due = step.penalty_due(model, iterations)
 
+    scale = step.loss_scale_variable(model)
+    if scale is not None:
+        scale = _value_of(scale, model.optimizer.variables, optimizer_values)
+
     def scaled_loss(trainable, non_trainable):
         loss, aux = _guided_loss(
             model, trainable, non_trainable, metrics_values, x, y, sample_weight,
-            batch, training=True, due=due,
+            batch, training=True, due=due, loss_scale=scale,
         )
         unscaled = loss
         if model.optimizer is not None:

@@ -148,9 +148,11 @@ def _train_step(model, data, due=None):
     batch = step.unpack_and_check(x)
     if due is None:
         due = step.penalty_due(model, model.optimizer.iterations)
+    scale = step.loss_scale_variable(model)
     with tf.GradientTape() as tape:
         y_pred, _, penalty = step.forward_and_penalty(
-            model, sys.modules[__name__], _forward(model, True), batch, y, sample_weight, training=True, due=due
+            model, sys.modules[__name__], _forward(model, True), batch, y, sample_weight, training=True, due=due,
+            loss_scale=None if scale is None else scale.value,
         )
         loss = step.total_loss(
             model, x, y, y_pred, sample_weight, penalty, tf.shape(batch.images)[0],

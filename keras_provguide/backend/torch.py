@@ -134,9 +134,10 @@ class GuidedTrainer:
         batch = step.unpack_and_check(x)
         # Eager: decide on the host, so a skipped step runs no penalty op at all.
         due = step.penalty_due(self, int(self.optimizer.iterations.numpy()))
+        scale = step.loss_scale_variable(self)
         y_pred, _, penalty = step.forward_and_penalty(
             self, sys.modules[__name__], _forward(_distributed(self), True), batch, y, sample_weight,
-            training=True, due=due,
+            training=True, due=due, loss_scale=None if scale is None else scale.value,
         )
         self.zero_grad()
         loss = step.total_loss(

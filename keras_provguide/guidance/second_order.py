@@ -83,6 +83,54 @@ def check_runs_here(model, autodiff):
         refusal(model)
 
 
+class LossScaledBackward:
+    """`autodiff` with its first-order backward pass scaled, for training under loss scaling.
+
+    Under `mixed_float16` the task loss's backward pass runs at the
+    optimizer's loss scale `s`, so that small half-precision gradients do
+    not flush to zero; the input gradient's own backward pass is scaled the
+    same way here: the scores are multiplied by `s / B` before they are
+    differentiated (the task loss is a mean over the `B` samples, the
+    scores a sum, so each sample's logits get the same cotangents as in the
+    task's backward pass), and the input gradients are divided by it in
+    float32. Forward-over-reverse's surrogate is divided by it too. The
+    value of `P` and its parameter gradient are unchanged; the trainer's
+    scaling of the total loss scales the second-order term. This is
+    PyTorch's documented recipe for gradient penalties under automatic
+    mixed precision (scale, differentiate, unscale, then penalise).
+    """
+
+    def __init__(self, autodiff, loss_scale):
+        self.autodiff = autodiff
+        self.loss_scale = loss_scale
+
+    def __getattr__(self, name):  # STATELESS_STEPS, FASTEST_SECOND_ORDER, __name__.
+        return getattr(self.autodiff, name)
+
+    def _scale(self, images):
+        batch_size = ops.cast(ops.shape(images)[0], "float32")
+        return ops.cast(self.loss_scale, "float32") / batch_size
+
+    def input_gradients(self, forward, images, scores_fn, create_graph=True):
+        scale = self._scale(images)
+        y_pred, aux, grads = self.autodiff.input_gradients(
+            forward, images, _scaled(scores_fn, scale), create_graph=create_graph
+        )
+        return y_pred, aux, [ops.cast(g, "float32") / scale for g in grads]
+
+    def forward_over_reverse(self, forward, stateless_forward, images, scores_fn, directions_fn):
+        scale = self._scale(images)
+        y_pred, aux, value, surrogate = self.autodiff.forward_over_reverse(
+            forward, stateless_forward, images, _scaled(scores_fn, scale),
+            lambda grads: directions_fn([ops.cast(g, "float32") / scale for g in grads]),
+        )
+        return y_pred, aux, value, surrogate / scale
+
+
+def _scaled(scores_fn, scale):
+    return lambda y_pred: [score * scale for score in scores_fn(y_pred)]
+
+
 def compute(autodiff, model, forward, batch, scores_fn, sample_weight):
     """`(y_pred, aux, P)` of a training step by `model`'s path."""
     path = PATHS[resolve(model.second_order, autodiff)]

@@ -12,6 +12,7 @@ and never import a framework.
 
 import itertools
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -65,7 +66,19 @@ def pick_between_two_steps(model, compile_step):
     return pick_step
 
 
-def forward_and_penalty(model, autodiff, forward, batch, y, sample_weight, training, due=True):
+def loss_scale_variable(model):
+    """The dynamic loss scale of `model`'s `LossScaleOptimizer` (`mixed_float16`), else `None`.
+
+    Each trainer reads its value its own way (JAX from the step's state).
+    """
+    optimizer = getattr(model, "optimizer", None)
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) and optimizer.built:
+        return optimizer.dynamic_scale
+    return None
+
+
+def forward_and_penalty(model, autodiff, forward, batch, y, sample_weight, training, due=True,
+                        loss_scale=None):
     """One forward pass; returns `(y_pred, aux, P)` with `P` in float32.
 
     In training, `P` is differentiable to second order by the path
@@ -73,6 +86,14 @@ def forward_and_penalty(model, autodiff, forward, batch, y, sample_weight, train
     order suffices. `autodiff` is the calling trainer's backend module. `due`
     is a Python bool (decided outside the compiled step) or a boolean tensor;
     where it is false, the step is a plain forward pass with `P = 0`.
+
+    `loss_scale` (training under a `LossScaleOptimizer`: the value of
+    `loss_scale_variable(model)`) scales the first-order backward pass of
+    the input gradient as the task loss's backward pass is scaled, so that
+    its half-precision intermediates do not underflow; the input gradient
+    is unscaled in float32 before `P` is formed from it (see
+    `second_order.LossScaledBackward`). The trainers scale the total loss,
+    and with it the second-order term.
     """
     forward = forwards.with_context(forward, batch)
 
@@ -81,9 +102,10 @@ def forward_and_penalty(model, autodiff, forward, batch, y, sample_weight, train
         return y_pred, aux, ops.zeros((), dtype="float32")
 
     def guided():
+        scaled = autodiff if loss_scale is None else second_order.LossScaledBackward(autodiff, loss_scale)
         if training and model.penalty_fraction < 1.0:
-            return _sub_batch_forward(model, autodiff, forward, batch, y, sample_weight)
-        return _full_batch_forward(model, autodiff, forward, batch, y, sample_weight, training)
+            return _sub_batch_forward(model, scaled, forward, batch, y, sample_weight)
+        return _full_batch_forward(model, scaled, forward, batch, y, sample_weight, training)
 
     if batch.provenance is None or (training and not model.guidance_enabled):
         return plain()
