@@ -5,6 +5,7 @@ a benchmark script re-runs itself with `--worker` per backend and collects
 one JSON line from each.
 """
 
+import contextlib
 import datetime
 import importlib.util
 import json
@@ -15,13 +16,21 @@ import sys
 import tempfile
 
 BACKENDS = ("tensorflow", "torch", "jax")
+# Keras dtype policies a timing benchmark can build its models under: the
+# guidance paper trains in mixed precision (its penalty in float32).
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "examples")
 
 
 def load_example(name):
-    """The module `examples/<name>.py`, whose model and training recipe a benchmark measures."""
-    spec = importlib.util.spec_from_file_location(name, os.path.join(EXAMPLES, f"{name}.py"))
+    """The module `examples/<name>.py`, whose model and training recipe a benchmark measures.
+
+    It is registered in `sys.modules` under its file's stem, where tools
+    that read a function's module (AutoGraph, in a `tf.data` map) look.
+    """
+    spec = importlib.util.spec_from_file_location(os.path.basename(name), os.path.join(EXAMPLES, f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
@@ -40,6 +49,23 @@ def run_worker(script, backend, args, timeout=3600):
             f"{completed.stderr[-3000:]}"
         )
     return json.loads(lines[-1])
+
+
+@contextlib.contextmanager
+def dtype_policy(name):
+    """Models built and compiled inside use the Keras dtype policy `name`; the global policy is restored after.
+
+    A worker process keeps it for its whole run; the restore is for callers
+    in the same process (the tests).
+    """
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def environment():
@@ -85,6 +111,23 @@ def device_name():
 
     gpus = tf.config.list_physical_devices("GPU")
     return gpus[0].name if gpus else "cpu"
+
+
+def keep_tf_data_on_cpu():
+    """Under torch or JAX, hides the GPUs from TensorFlow, which then only reads the input pipeline (tf.data).
+
+    Otherwise TensorFlow reserves nearly all of a GPU's memory the first
+    time it runs, beside the backend that trains. Call it before the first
+    `tf.data` pipeline; with no GPU it does nothing.
+    """
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        return
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        tf.config.set_visible_devices([], "GPU")
 
 
 def worst_group_curve(x_test, y_test, curve):

@@ -3,6 +3,7 @@
 import argparse
 import json
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -12,10 +13,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
 
 import common  # noqa: E402
 import edits_classification  # noqa: E402
+import epoch_overhead  # noqa: E402
 import ffr_stability  # noqa: E402
 import recipe_throughput  # noqa: E402
 import spurious_digits  # noqa: E402
 import step_overhead  # noqa: E402
+import torch_profile  # noqa: E402
 import wsol_digits  # noqa: E402
 
 
@@ -41,6 +44,37 @@ def test_resnet18_has_the_resnet18_layout():
     assert len([layer for layer in model.layers if "add" in layer.name]) == 8  # 2-2-2-2 basic blocks.
     convs = [layer for layer in model.layers if isinstance(layer, __import__("keras").layers.Conv2D)]
     assert [c.filters for c in convs if c.kernel_size == (3, 3)][-1] == 512
+
+
+def test_step_overhead_precision_and_modes_reach_the_worker(capsys):
+    import keras
+
+    step_overhead.main(["--worker", "--models", "small_cnn", "--steps", "1", "--warmup", "0",
+                        "--precision", "mixed_float16", "--modes", "finite_difference"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["compute_dtype"] == "float16"  # Every model, the plain one included, is built under the policy.
+    # The finite-difference path runs in half precision (at the smallest step it accepts there).
+    assert set(result["median_ms"]) == {"plain", "finite_difference"}
+    assert keras.config.dtype_policy().name == "float32"  # Restored for the rest of the process.
+    with pytest.raises(SystemExit):
+        step_overhead.main(["--precision", "float64"])
+    assert "invalid choice: 'float64'" in capsys.readouterr().err
+
+
+def test_resnet50_224_has_the_resnet50_layout_and_is_left_to_the_gpu_suite():
+    import keras
+
+    model = step_overhead.build_model("resnet50_224")
+    assert model.input_shape == (None, 224, 224, 3) and model.output_shape == (None, step_overhead.NUM_CLASSES)
+    assert len([layer for layer in model.layers if isinstance(layer, keras.layers.Add)]) == 3 + 4 + 6 + 3
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convs) == 1 + 3 * 16 + 4  # stem, three per bottleneck block, four projections
+    assert not any(conv.use_bias for conv in convs)
+    assert max(conv.filters for conv in convs) == 2048
+    # torchvision's resnet50 without its 1000-class head holds 23,508,032 trainable parameters.
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert trainable == 23_508_032 + (2048 + 1) * step_overhead.NUM_CLASSES
+    assert "resnet50_224" not in step_overhead.DEFAULT_MODELS
 
 
 def test_results_are_written_atomically(tmp_path):
@@ -475,3 +509,102 @@ def test_keypoint_family_pools_are_class_balanced_and_fixed_across_seeds_and_its
     trials = [(0, "batch_mix_guided", 1.0)]
     records = list(keypoint_localization.worker_trials(trials, dict(settings, epochs=1, mix_from=0)))
     assert set(records[0]["metrics"]) >= {"frame_ap", "video_ap", "clip_accuracy", "val_frame_ap"}
+
+
+@pytest.mark.parametrize("recipe, classes", [("wsol_cub", 3), ("waterbirds_edits", 2)])
+def test_epoch_overhead_times_whole_epochs_through_the_recipes_pipeline(tmp_path, monkeypatch, recipe, classes):
+    import functools
+
+    import keras_provguide as kpg
+
+    # The recipe's pipeline and task, with a one-stage backbone: VGG16 and
+    # ResNet-50 need 32x32 and more, and take long to compile.
+    tiny = functools.partial(kpg.models.small_resnet, widths=(8,))
+    monkeypatch.setattr(kpg.models, "tiny_features", tiny, raising=False)
+    monkeypatch.setitem(epoch_overhead.FAMILIES, "tiny", (recipe, "tiny_features", classes))
+    root = str(tmp_path)
+    epoch_overhead.write_images(recipe, root, count=8, image_size=16, classes=classes)
+    inputs, _ = next(iter(epoch_overhead.training_data(recipe, root, 16, 4, classes, guided=True)))
+    assert inputs["provenance"].shape == (4, 16, 16, 1)
+    images, _ = next(iter(epoch_overhead.training_data(recipe, root, 16, 4, classes, guided=False)))
+    assert images.shape == (4, 16, 16, 3)  # The plain network gets the images alone.
+
+    result = epoch_overhead.worker("tiny", root, 16, 4, epochs=1, penalty_every=[2], steps=1, warmup=0)
+    assert result["steps_per_epoch"] == {"plain": 2, "guided_k2": 2}  # 8 files an epoch, 4 a batch.
+    assert set(result["epoch_seconds"]) == set(result["step_seconds"]) == {"plain", "guided_k2"}
+    assert all(len(s) == 1 and s[0] > 0 for s in result["epoch_seconds"].values())
+    assert all(len(s) == 2 and min(s) > 0 for s in result["step_seconds"].values())  # One whole 2-step cycle.
+    plain, guided = epoch_overhead.summarise("jax", "tiny", "float32", result, [2])
+    epochs = {mode: seconds[0] for mode, seconds in result["epoch_seconds"].items()}
+    assert guided["epoch_ratio"] == pytest.approx(epochs["guided_k2"] / epochs["plain"])
+    steps = {mode: np.mean(seconds) for mode, seconds in result["step_seconds"].items()}
+    assert guided["step_ratio"] == pytest.approx(steps["guided_k2"] / steps["plain"])
+    assert plain["epoch_ratio"] is None and plain["step_ratio"] is None
+
+
+def test_epoch_overhead_ratios_are_medians_and_means_of_whole_cycles():
+    result = {
+        "device": "cpu", "steps_per_epoch": {"plain": 8, "guided_k1": 8, "guided_k4": 8},
+        "epoch_seconds": {"plain": [2.0, 1.0, 3.0], "guided_k1": [5.0, 4.0, 3.0], "guided_k4": [2.0, 2.5, 3.5]},
+        "step_seconds": {"plain": [0.1, 0.1, 0.1, 0.5], "guided_k1": [0.2, 0.3, 0.3, 0.9],
+                         "guided_k4": [0.5, 0.1, 0.1, 0.1]},
+    }
+    plain, k1, k4 = epoch_overhead.summarise("torch", "m", "mixed_float16", result, [1, 4])
+    assert (plain["epoch_s"], plain["step_ms"], plain["epoch_ratio"], plain["step_ratio"]) == (2.0, 100.0, None, None)
+    # k = 1: medians, 4 s / 2 s per epoch and 0.3 s / 0.1 s per step.
+    assert (k1["epoch_ratio"], k1["step_ratio"]) == (pytest.approx(2.0), pytest.approx(3.0))
+    # k = 4: the epoch's median, 2.5 s / 2 s; the steps' means over the cycle, 0.2 s / 0.2 s.
+    assert (k4["epoch_ratio"], k4["step_ms"], k4["step_ratio"]) == (
+        pytest.approx(1.25), pytest.approx(200.0), pytest.approx(1.0))
+    assert k4["mode"] == "guided, k=4" and k4["precision"] == "mixed_float16"
+
+
+def test_epoch_overhead_bad_arguments_exit_with_a_message(capsys):
+    for argv, expected in (
+        (["--image-size", "16"], "--image-size >= 32"),
+        (["--images", "8", "--batch-size", "32"], "--images >= --batch-size"),
+        (["--penalty-every", "4", "4"], "distinct --penalty-every"),
+        (["--output", "out.md"], "--output ending in .json"),
+    ):
+        with pytest.raises(SystemExit):
+            epoch_overhead.main(argv)
+        assert expected in capsys.readouterr().err
+    assert epoch_overhead.main(["--precision", "mixed_bfloat16", "--check-args"]) is None
+    assert "arguments accepted" in capsys.readouterr().out
+
+
+def test_gpu_suite_dry_run_prints_each_benchmark_with_an_output_under_results_gpu(tmp_path):
+    root = os.path.join(os.path.dirname(__file__), "..")
+    completed = subprocess.run(
+        ["bash", "benchmarks/gpu_suite.sh", "--dry-run"], cwd=root, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, CHECK_PYTHON=sys.executable, VENV=str(tmp_path / "venv")),
+    )
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert any("pip install torch==" in line and "download.pytorch.org/whl/cu" in line for line in lines)
+    assert any("jax\\[cuda12\\]" in line for line in lines)
+    commands = [line for line in lines if line.startswith("+ ") and "benchmarks/" in line and ".py " in line]
+    step = [c for c in commands if "step_overhead.py" in c]
+    epoch = [c for c in commands if "epoch_overhead.py" in c]
+    assert len(step) == 4 and len(epoch) == 2  # (float32, mixed_float16) x (k = 1, 4); one per precision.
+    assert all("resnet50_224" in c for c in step) and all("--image-size 224" in c for c in epoch)
+    outputs = [c.split(" --output ")[1].split()[0] for c in commands]
+    assert all(o.startswith("benchmarks/results/gpu/") and o.endswith(".json") for o in outputs)
+    assert len(set(outputs)) == len(outputs)  # One file per run.
+    assert completed.stdout.count("arguments accepted") == len(commands)
+    assert not os.path.exists(tmp_path / "venv")  # A dry run installs nothing.
+
+
+def test_torch_profile_sorts_operators_by_kind_and_its_plain_pytorch_step_is_guided():
+    assert torch_profile.kind_of("aten::mkldnn_convolution") == "convolution"
+    assert torch_profile.kind_of("aten::convolution_backward") == "convolution"
+    assert torch_profile.kind_of("aten::copy_") == "copy"
+    assert torch_profile.kind_of("aten::sum") == "reduction"
+    assert torch_profile.kind_of("aten::mul") == "element-wise"
+    guided, plain = torch_profile.torch_step(guided=True), torch_profile.torch_step(guided=False)
+    first_guided, first_plain = guided(), plain()
+    # Same weights and batch: the guided loss adds a positive penalty.
+    assert np.isfinite(first_guided) and first_guided > first_plain
+    assert guided() != first_guided  # The step trains.
+    kinds = torch_profile.profile_step(guided, steps=1)
+    assert kinds["convolution"] > 0 and kinds["element-wise"] > 0 and kinds["not in operators"] >= 0

@@ -77,6 +77,21 @@ in `benchmarks/step_overhead.md`. On a 2-core CPU an exact guided step costs abo
 2-3x a plain step; on an H100, 2.1x (JAX) to 3.1x (torch) at ResNet-18 and
 224x224. Time your own model the same way before choosing a schedule.
 
+On PyTorch the guided step is torch's eager double backward: the same step
+written in plain PyTorch costs as much (`benchmarks/torch_profile.py`). On
+a Linux CPU, glibc's allocator returns each step's large buffers to the
+system and faults them back in; keeping them takes 7-15% off a torch
+guided step. Set `MALLOC_MMAP_THRESHOLD_=4000000000` and
+`MALLOC_TRIM_THRESHOLD_=8000000000` before Python starts, or, in the
+process before training:
+
+```python
+import ctypes
+libc = ctypes.CDLL("libc.so.6")
+libc.mallopt(-3, 2**30)      # M_MMAP_THRESHOLD
+libc.mallopt(-1, 2**31 - 1)  # M_TRIM_THRESHOLD
+```
+
 ## Cheaper schedules
 
 - `penalty_every=k` applies the penalty on one step in `k`; the other steps

@@ -65,6 +65,19 @@ def training_stream(real, edits, config, seed):
     return tf.data.Dataset.sample_from_datasets([stream, edited], seed=seed, stop_on_empty_dataset=False)
 
 
+def edits_of(train, originals, edits, image_size, batch_size, seed):
+    """The edits of `train`'s images (`kpg.datasets.edited_pairs`), each with its original's label and group.
+
+    Waterbirds' folders are species: the label (land or water bird) and the
+    group come from the real image of the same file name.
+    """
+    names = [os.path.basename(p) for p in train.file_paths]
+    return kpg.datasets.edited_pairs(
+        originals, edits, image_size=image_size, batch_size=batch_size, seed=seed,
+        labels=dict(zip(names, train.labels.tolist())), groups=dict(zip(names, train.groups.tolist())),
+    )
+
+
 def run(args):
     """Trains `args.config`; returns the selected epoch's test scores."""
     backbone = functools.partial(recipe_args.classifier_backbone, args.backbone)
@@ -74,12 +87,7 @@ def run(args):
     )
     edits = None
     if args.config != "erm":
-        names = [os.path.basename(p) for p in real["train"].file_paths]
-        edits = kpg.datasets.edited_pairs(
-            args.originals, args.edits, image_size=args.image_size, batch_size=args.batch_size,
-            seed=args.seed, labels=dict(zip(names, real["train"].labels.tolist())),
-            groups=dict(zip(names, real["train"].groups.tolist())),
-        )
+        edits = edits_of(real["train"], args.originals, args.edits, args.image_size, args.batch_size, args.seed)
     keras.utils.set_random_seed(args.seed)
     classifier = kpg.models.ImageClassifier(2, backbone=backbone((args.image_size, args.image_size, 3), args.weights))
     guided = args.config == "alia_guided"
