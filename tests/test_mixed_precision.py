@@ -23,9 +23,10 @@ LABELS = RNG.integers(0, 4, 8)
 #: Measured on a 2-core CPU (2026-12-06), the worst over the three backends
 #: and both exact paths: the step 0.020 (float16) and 0.037 (bfloat16) from
 #: the float32 step, its penalty part 0.037 and 0.027, `P` 0.001 and 0.003;
-#: TensorFlow without oneDNN reached 0.081 under bfloat16. Half precision
-#: keeps 11 and 8 significant bits; the bounds leave about 2x.
-TOLERANCES = {"mixed_float16": (0.05, 0.08), "mixed_bfloat16": (0.15, 0.15)}
+#: TensorFlow without oneDNN reached 0.081 for the step and 0.233 for its
+#: penalty part under bfloat16 (a small difference of two steps, each
+#: rounded to 8 significant bits). The bounds leave about 1.5-2x.
+TOLERANCES = {"mixed_float16": (0.05, 0.08), "mixed_bfloat16": (0.15, 0.35)}
 
 
 def _net():
