@@ -30,7 +30,7 @@ regression on the object type alone must predict the training labels and
 fall to chance at test), and batch mixing against SKP (not below).
 
     python benchmarks/keypoint_localization.py                          # TensorFlow, about 65 minutes (resumable)
-    python benchmarks/keypoint_localization.py --backends torch jax     # 3 seeds each, own searches
+    python benchmarks/keypoint_localization.py --backends torch jax     # 3 seeds each, own searches (JAX 27 minutes)
 
 Batch mixing here is the SKP authors' (their follow-up, Nagano et al.,
 arXiv 2608.25701): each mixed clip scored from its own groups with its own
@@ -55,6 +55,20 @@ guided one), frame-AP@0.5 on the fixed test pool:
   the penalty only acts on the context path by which the two clips meet,
   and taking it away costs more the harder it is pressed. A grid reaching
   below 1 is the next run's, registered before it.
+
+torch and JAX, seeds 0-2 each with their own searches (2026-12-06; 47
+trials each; JAX's took 27 minutes alone, 20-45 s a trial; torch's 45-130 s
+a trial, most of them beside other runs), frame-AP@0.5:
+
+- controls pass on both: the object probe 0.938 / 0.247; batch mixing - SKP
+  -0.026 [-0.198, +0.147] (torch), +0.080 [-0.227, +0.386] (JAX);
+- both searches chose weight 1 for guidance and both ablations, as on
+  TensorFlow; every comparison is a tie at 3 seeds: guidance - batch mixing
+  +0.004 [-0.026, +0.034] (torch), -0.017 [-0.076, +0.043] (JAX); against
+  random provenance +0.021 (3 of 3 above) and +0.036; against the unmasked
+  penalty +0.034 and +0.058. The direction matches TensorFlow's 10 seeds;
+- the fixed weights fall the same way: 1, 10, 100, 1000 give 0.554, 0.529,
+  0.453, 0.353 (torch) and 0.571, 0.517, 0.388, 0.219 (JAX).
 
 The first construction, measured on this 2-core CPU (TensorFlow,
 2026-12-05), mixed from the first epoch with soft 0.5/0.5 labels on one
