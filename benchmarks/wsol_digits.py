@@ -53,6 +53,18 @@ MaxBoxAccV2 (3 seeds of 10 above), CutMix's top-1 0.690 against CAM's
 the protocol, guidance is not judged on `objects`; the `background`
 construction is next.
 
+Is it under-training? A pilot on the search seed, validation pool only
+(TensorFlow, 2026-12-06, one trial each at the chosen learning rate 1e-3,
+50 epochs as wsolevaluation trains CUB): CAM 0.559 MaxBoxAccV2 (top-1
+0.878), CutMix 0.506 (top-1 0.669), against 0.552 and 0.506 at 20 epochs.
+More epochs leave the gap where it was, so `objects` keeps its 20 epochs.
+The published figures order them the same way: wsolevaluation's CAM scores
+63.7 on CUB VGG16 and the guidance paper's CutMix baseline 62.3 (ResizeMix
+57.6). A mix below plain is the paper's own setting on CUB, so no
+construction faithful to it passes "not below plain"; what guidance would
+have to show there is recovering what the mix lost, which the protocol
+judges on `background`, where the control passes.
+
 `background`, same day: controls complete on 10 seeds, the search of
 every configuration, and seeds 0-2 of the rest (2026-12-06; resumable).
 So far, 3 of 10 seeds: guidance - CutMix +0.000 [-0.044, +0.044], guidance
