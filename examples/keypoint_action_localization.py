@@ -59,7 +59,9 @@ def load_data(num_train=600, num_test=400, num_classes=4, seed=0, num_val=0, poo
 def training_data(train, config, num_classes, batch_size, seed):
     """A `tf.data` pipeline of `(inputs, labels)` batches for one configuration."""
     keys = {**kpg.data.keypoint_inputs(train), "labels": train["labels"]}
-    dataset = tf.data.Dataset.from_tensor_slices(keys).shuffle(len(train["labels"]), seed=seed)
+    # Autotuning off: it stalls Keras's torch and JAX trainers at each new epoch.
+    dataset = kpg.data.steady_epochs(
+        tf.data.Dataset.from_tensor_slices(keys).shuffle(len(train["labels"]), seed=seed))
     dataset = dataset.batch(batch_size, drop_remainder=True)
     if config == "skp":
         def one_hot(batch):

@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
 import common  # noqa: E402
 import edits_classification  # noqa: E402
 import epoch_overhead  # noqa: E402
+import epoch_stall  # noqa: E402
 import ffr_stability  # noqa: E402
 import recipe_throughput  # noqa: E402
 import spurious_digits  # noqa: E402
@@ -608,3 +609,21 @@ def test_torch_profile_sorts_operators_by_kind_and_its_plain_pytorch_step_is_gui
     assert guided() != first_guided  # The step trains.
     kinds = torch_profile.profile_step(guided, steps=1)
     assert kinds["convolution"] > 0 and kinds["element-wise"] > 0 and kinds["not in operators"] >= 0
+
+
+def test_epoch_stall_times_each_epoch_and_reports_what_exceeds_the_steps():
+    result = epoch_stall.worker("autotune off", batches=2, pause=0.05, epochs=2)
+    assert len(result["epoch_seconds"]) == 2 and min(result["epoch_seconds"]) >= 0.1
+    row = epoch_stall.summarise("torch", "autotune on", {"epoch_seconds": [8.1, 10.23, 8.0], "device": "cpu"},
+                                batches=8, pause=1.0)
+    assert row["steps_s"] == 8.0 and row["median_epoch_s"] == 8.1 and row["max_epoch_s"] == 10.23
+    assert row["median_stall_s"] == pytest.approx(0.1) and row["max_stall_s"] == pytest.approx(2.23)
+
+
+def test_epoch_stall_bad_arguments_exit_with_a_message(capsys):
+    with pytest.raises(SystemExit):
+        epoch_stall.main(["--batches", "0"])
+    assert "expected --batches >= 1, received 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        epoch_stall.main(["--pause", "-1"])
+    assert "expected --pause >= 0, received -1.0" in capsys.readouterr().err

@@ -70,6 +70,17 @@ def test_wsol_metadata_rescales_boxes_as_the_reference_and_keeps_file_order(tmp_
     assert scores["max_box_acc"][0.5] == 1.0
 
 
+def test_file_pipelines_have_fixed_sizes_and_autotuning_off(tmp_path):
+    """Autotuning stalls Keras's torch and JAX trainers at each new epoch (`kpg.data.steady_epochs`)."""
+    metadata, images = _cub(str(tmp_path))
+    splits = kpg.datasets.wsol_metadata(metadata, images, image_size=16, batch_size=1)
+    train = splits["train"]
+    assert train.options().autotune.enabled is False
+    # Still shuffled each epoch from its seed, and every image read once an epoch.
+    epochs = [sorted(int(y[0]) for _, y in _batches(train)) for _ in range(2)]
+    assert epochs == [[0, 1], [0, 1]]
+
+
 def test_wsol_metadata_reads_openimages_masks_for_pxap(tmp_path):
     root = str(tmp_path)
     folder = os.path.join(root, "metadata", "test")

@@ -92,6 +92,20 @@ libc.mallopt(-3, 2**30)      # M_MMAP_THRESHOLD
 libc.mallopt(-1, 2**31 - 1)  # M_TRIM_THRESHOLD
 ```
 
+## What an epoch costs: `tf.data`'s autotuning
+
+With `tf.data`'s autotuning on (its default), a new epoch can wait for
+its tuning thread, whose waits double up to about 10 s: short epochs
+snap to whole multiples of 10.25 s (`benchmarks/epoch_stall.py`, on a
+2-core CPU, every backend). The package's file readers turn it off and use
+fixed sizes; for a pipeline of your own, `kpg.data.steady_epochs` does
+the same, and leaves the elements and their order as they were:
+
+```python
+dataset = tf.data.Dataset.from_tensor_slices(arrays).shuffle(n, seed=0).batch(32)
+model.fit(kpg.data.steady_epochs(dataset.prefetch(2)), epochs=12)
+```
+
 ## Cheaper schedules
 
 - `penalty_every=k` applies the penalty on one step in `k`; the other steps

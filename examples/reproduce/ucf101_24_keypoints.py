@@ -49,7 +49,9 @@ CONFIGS = ("skp", "batch_mix", "batch_mix_guided")
 def training_pipeline(train, config, num_classes, batch_size, seed):
     """`(inputs, labels)` batches: plain clips, or batch-mixed with provenance (kept for guidance)."""
     keys = {**kpg.data.keypoint_inputs(train), "labels": train["labels"]}
-    dataset = tf.data.Dataset.from_tensor_slices(keys).shuffle(len(train["labels"]), seed=seed)
+    # Autotuning off: it stalls Keras's torch and JAX trainers at each new epoch.
+    dataset = kpg.data.steady_epochs(
+        tf.data.Dataset.from_tensor_slices(keys).shuffle(len(train["labels"]), seed=seed))
     dataset = dataset.batch(batch_size, drop_remainder=len(train["labels"]) > batch_size)
     if config == "skp":
         return dataset.map(

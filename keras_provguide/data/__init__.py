@@ -9,6 +9,8 @@
 - `skeletons_to_points`, `keypoint_inputs`: skeleton sequences
   `(M, T, V, C)` as the keypoint point clouds of `KeypointLocalizer`.
 - `split_labels`: a batch dict to the `(inputs, labels)` pair of `fit`.
+- `steady_epochs`: a `tf.data` pipeline with autotuning off, whose epochs
+  do not stall under the torch and JAX trainers.
 - `keras_cv_augmentation`: run keras-cv augmentation layers on
   provenance-carrying batches (TensorFlow, optional extra).
 """
@@ -19,8 +21,9 @@ from keras_provguide.data.from_directory import from_directory
 from keras_provguide.data.keras_cv import keras_cv_augmentation
 from keras_provguide.data.keypoints import keypoint_inputs, skeletons_to_points
 from keras_provguide.data.split_labels import split_labels
+from keras_provguide.data.steady_epochs import steady_epochs
 
 __all__ = [
     "FakeThenReal",
     "balanced_composites", "from_directory", "keras_cv_augmentation", "keypoint_inputs",
-    "skeletons_to_points", "split_labels"]
+    "skeletons_to_points", "split_labels", "steady_epochs"]

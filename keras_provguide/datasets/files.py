@@ -15,6 +15,7 @@ import numpy as np
 
 from keras_provguide.checks import int_at_least
 from keras_provguide.data.indexed_batches import IndexedBatches
+from keras_provguide.data.steady_epochs import PARALLEL_CALLS, PREFETCH_BATCHES, steady_epochs
 from keras_provguide.keys import GROUPS, IMAGES, LABELS, PROVENANCE
 
 OUTPUTS = ("tf.data", "pydataset")
@@ -207,9 +208,11 @@ def _tf_dataset(table, size, batch_size, shuffle, seed, augment):
         )
         return {key: tf.ensure_shape(v, read.spec[key][0]) for key, v in zip(keys, values)}
 
-    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
-    dataset = dataset.map(lambda batch: _split(batch, augment), num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    # Fixed sizes, autotuning off: with it on, Keras's torch and JAX trainers
+    # stall up to 10 s at each new epoch (`kpg.data.steady_epochs`).
+    dataset = dataset.map(load, num_parallel_calls=PARALLEL_CALLS).batch(batch_size)
+    dataset = dataset.map(lambda batch: _split(batch, augment), num_parallel_calls=PARALLEL_CALLS)
+    return steady_epochs(dataset.prefetch(PREFETCH_BATCHES))
 
 
 def table_dataset(table, image_size, batch_size=32, shuffle=False, seed=None, output="tf.data",
