@@ -11,8 +11,9 @@ on every backend. Epochs of 8 steps of 1.5 s (12 s) took 20.47 s in 2-3 of
 import os
 
 # Parallel map calls and prefetched batches once autotuning is off: one call
-# per core, and two batches ahead (the step in flight and the next).
-PARALLEL_CALLS = os.cpu_count() or 1
+# per core this process may run on, and two batches ahead (the step in
+# flight and the next).
+PARALLEL_CALLS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 PREFETCH_BATCHES = 2
 
 
