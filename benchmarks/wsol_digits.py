@@ -66,10 +66,12 @@ have to show there is recovering what the mix lost, which the protocol
 judges on `background`, where the control passes.
 
 `background`, same day: controls complete on 10 seeds, the search of
-every configuration, and seeds 0-2 of the rest (2026-12-06; resumable).
-So far, 3 of 10 seeds: guidance - CutMix +0.000 [-0.044, +0.044], guidance
-- random box +0.006, guidance - unmasked +0.001; every guided trial's
-top-1 at chance (0.107). The border probe scores 0.908 on train and 0.107 at test
+every configuration, and seeds 0-5 of the rest (seeds 3-5 on 2026-12-06,
+about 16 minutes a seed; resumable). So far, 6 of 10 seeds: guidance -
+CutMix -0.004 [-0.017, +0.009], guidance - random box +0.006 [-0.000,
++0.013] (5 of 6 above), guidance - unmasked +0.001 [-0.008, +0.009];
+ResizeMix + guidance - ResizeMix -0.035 [-0.057, -0.014] (6 of 6 below).
+Every guided trial's top-1 is at chance (0.107). The border probe scores 0.908 on train and 0.107 at test
 (chance 0.1): the shortcut is real. CutMix - CAM -0.009 [-0.044, +0.025]
 (5 above, 5 below): the control passes (not below), so guidance is judged
 here when its seeds have run. What was measured says what to expect:
