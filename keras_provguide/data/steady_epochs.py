@@ -21,9 +21,10 @@ def steady_epochs(dataset):
     """`dataset` with `tf.data`'s autotuning switched off.
 
     The elements, their order and their values do not change: autotuning
-    only sizes thread pools and buffers. Give the pipeline's `map` and
-    `prefetch` fixed sizes (`PARALLEL_CALLS`, `PREFETCH_BATCHES`) rather
-    than `tf.data.AUTOTUNE`. The package's file readers already do this.
+    only sizes thread pools and buffers. With it off, give `map` and
+    `prefetch` fixed sizes (`num_parallel_calls=` the cores to use,
+    `prefetch(2)`) rather than `tf.data.AUTOTUNE`, which would no longer be
+    tuned. The package's file readers already do both.
 
     Args:
         dataset: a `tf.data.Dataset`.
