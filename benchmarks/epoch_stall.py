@@ -49,17 +49,16 @@ def worker(mode, batches, pause, epochs, batch_size=32):
         dataset = kpg.data.steady_epochs(dataset)
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(2)])
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    timer = EpochTimer(pause)
+    timer = sleeping_timer(pause)
     model.fit(dataset, epochs=epochs + 1, verbose=0, callbacks=[timer])
     return {"epoch_seconds": timer.seconds[1:], "device": common.device_name()}
 
 
-def EpochTimer(pause):  # noqa: N802 (a class built where keras is imported)
+def sleeping_timer(pause):
+    """A callback that sleeps `pause` s after each step and keeps each epoch's wall seconds (`seconds`)."""
     import keras
 
     class Timer(keras.callbacks.Callback):
-        """Sleeps `pause` s after each step; keeps each epoch's wall seconds."""
-
         def __init__(self):
             super().__init__()
             self.seconds = []

@@ -59,7 +59,7 @@ def load_data(num_train=600, num_test=400, num_classes=4, seed=0, num_val=0, poo
 def training_data(train, config, num_classes, batch_size, seed):
     """A `tf.data` pipeline of `(inputs, labels)` batches for one configuration."""
     keys = {**kpg.data.keypoint_inputs(train), "labels": train["labels"]}
-    # Autotuning off: it stalls Keras's torch and JAX trainers at each new epoch.
+    # Autotuning off: it can stall each new epoch by up to 10 s (kpg.data.steady_epochs).
     dataset = kpg.data.steady_epochs(
         tf.data.Dataset.from_tensor_slices(keys).shuffle(len(train["labels"]), seed=seed))
     dataset = dataset.batch(batch_size, drop_remainder=True)

@@ -49,7 +49,7 @@ CONFIGS = ("skp", "batch_mix", "batch_mix_guided")
 def training_pipeline(train, config, num_classes, batch_size, seed):
     """`(inputs, labels)` batches: plain clips, or batch-mixed with provenance (kept for guidance)."""
     keys = {**kpg.data.keypoint_inputs(train), "labels": train["labels"]}
-    # Autotuning off: it stalls Keras's torch and JAX trainers at each new epoch.
+    # Autotuning off: it can stall each new epoch by up to 10 s (kpg.data.steady_epochs).
     dataset = kpg.data.steady_epochs(
         tf.data.Dataset.from_tensor_slices(keys).shuffle(len(train["labels"]), seed=seed))
     dataset = dataset.batch(batch_size, drop_remainder=len(train["labels"]) > batch_size)

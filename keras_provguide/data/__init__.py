@@ -10,7 +10,7 @@
   `(M, T, V, C)` as the keypoint point clouds of `KeypointLocalizer`.
 - `split_labels`: a batch dict to the `(inputs, labels)` pair of `fit`.
 - `steady_epochs`: a `tf.data` pipeline with autotuning off, whose epochs
-  do not stall under the torch and JAX trainers.
+  do not stall at their start.
 - `keras_cv_augmentation`: run keras-cv augmentation layers on
   provenance-carrying batches (TensorFlow, optional extra).
 """

@@ -1,4 +1,4 @@
-"""`steady_epochs`: a `tf.data` pipeline whose epochs do not stall under the torch and JAX trainers.
+"""`steady_epochs`: a `tf.data` pipeline whose epochs do not stall at their start, on every backend.
 
 Measured on a 2-core CPU, 2026-12-06 (TensorFlow 2.21, Keras 3.15,
 `benchmarks/epoch_stall.py`): when Keras's trainer starts a new epoch over

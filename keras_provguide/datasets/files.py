@@ -208,8 +208,8 @@ def _tf_dataset(table, size, batch_size, shuffle, seed, augment):
         )
         return {key: tf.ensure_shape(v, read.spec[key][0]) for key, v in zip(keys, values)}
 
-    # Fixed sizes, autotuning off: with it on, Keras's torch and JAX trainers
-    # stall up to 10 s at each new epoch (`kpg.data.steady_epochs`).
+    # Fixed sizes, autotuning off: with it on, a new epoch can stall up to
+    # 10 s on every backend (`kpg.data.steady_epochs`).
     dataset = dataset.map(load, num_parallel_calls=PARALLEL_CALLS).batch(batch_size)
     dataset = dataset.map(lambda batch: _split(batch, augment), num_parallel_calls=PARALLEL_CALLS)
     return steady_epochs(dataset.prefetch(PREFETCH_BATCHES))
