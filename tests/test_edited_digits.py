@@ -72,6 +72,8 @@ def test_edits_are_deterministic_and_validated():
     for kwargs, name in (
         ({"object_change": -0.1}, "object_change"),
         ({"artefact_strength": 0.5}, "artefact_strength"),
+        ({"smoothing": -0.1}, "smoothing"),
+        ({"smoothing": True}, "smoothing"),
         ({"bias": 1.5}, "bias"),
         ({"num_val": 6}, "num_val"),
     ):
@@ -94,3 +96,24 @@ def test_two_edits_per_image_balance_the_backgrounds_of_real_and_edited_images_i
         assert counts[0] == counts[1]  # as many grass as brick backgrounds
     with pytest.raises(ValueError, match="edits_per_image"):
         kpg.datasets.edited_digits(num_train=20, num_val=40, num_test=40, edits_per_image=3)
+
+
+def test_smoothing_blurs_only_the_new_background():
+    def edits(smoothing):
+        return kpg.datasets.edited_digits(
+            num_train=40, num_val=4, num_test=4, seed=3, artefact_strength=0.0, smoothing=smoothing
+        )["edited"]
+
+    def roughness(images, region):
+        # Mean absolute difference between horizontal neighbours, over `region`.
+        step = np.abs(np.diff(images, axis=2)).mean(-1)
+        return step[region[:, :, 1:]].mean()
+
+    sharp, blurred = edits(0.0), edits(1.0)
+    background = sharp["object_masks"][..., 0] < 0.01
+    digit = sharp["object_masks"][..., 0] > 0.99
+    assert roughness(blurred["images"], background) < 0.8 * roughness(sharp["images"], background)
+    # The object is re-rendered the same way whatever the background's blur.
+    np.testing.assert_allclose(
+        sharp["images"][digit], blurred["images"][digit], atol=0.05
+    )

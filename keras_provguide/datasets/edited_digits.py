@@ -12,7 +12,8 @@ EDIT_BACKGROUNDS = ("grass", "brick", "gravel")
 
 def edited_digits(
     bias=0.95, num_train=1000, num_val=200, num_test=400, seed=0,
-    object_change=0.03, artefact_strength=0.02, pool_seed=None, edits_per_image=1,
+    object_change=0.03, artefact_strength=0.02, pool_seed=None, edits_per_image=1, smoothing=0.6,
+    seam_width=1, mask_threshold=None,
 ):
     """Digit parity on textures, plus ALIA-style background edits of the real training images.
 
@@ -34,13 +35,18 @@ def edited_digits(
       group and half on a background that real data never shows; with two,
       every image is edited onto both, and real plus edited images hold as
       many grass as brick backgrounds in each class;
-    - the editor's idea of the object is the true digit mask dilated by one
-      pixel and softened, so the seam blends old and new pixels;
+    - the editor's idea of the object is the true digit mask (its soft
+      alpha, or where `mask_threshold` is given, the pixels whose alpha
+      exceeds it) dilated by `seam_width` pixels and softened, so the seam
+      blends old and new pixels. With the soft alpha, the digit's
+      anti-aliased edge keeps the old background blended in: a ring that
+      still predicts the label after the edit;
     - the object itself is re-rendered slightly: a per-image colour gain of
       about `1 +- object_change` and pixel noise;
-    - the new background is smoothed (a decoder's loss of fine texture) and
-      a fixed 4-pixel checkerboard of amplitude `artefact_strength` covers
-      the whole image: the generator's fingerprint.
+    - the new background is smoothed by a Gaussian of standard deviation
+      `smoothing` pixels (a decoder's loss of fine texture), and a fixed
+      4-pixel checkerboard of amplitude `artefact_strength` covers the
+      whole image: the generator's fingerprint.
 
     Provenance is not handed over: it is recovered from the pixels, as the
     paper does, by `kpg.layers.edit_provenance(original, edited)` (Otsu's
@@ -61,6 +67,14 @@ def edited_digits(
             editor's checkerboard.
         edits_per_image: 1 (the default: one of the two other textures) or
             2 (both), edits of each real training image.
+        smoothing: float in [0, 2], the standard deviation in pixels of the
+            editor's blur of the new background (0: none).
+        seam_width: int in [0, 3], the pixels by which the editor's object
+            mask is dilated: the width of the ring of old background the
+            edit keeps around the object (0: none beyond the softened edge).
+        mask_threshold: None (the default: the digit's soft alpha), or a
+            float in [0, 1): the editor keeps only the pixels whose alpha
+            exceeds it, and re-renders the digit's edge with the rest.
 
     Returns:
         `{"train", "val", "test", "edited"}`. The real splits have the keys
@@ -82,7 +96,8 @@ def edited_digits(
     ```
     """
     for name, value, high in (
-        ("object_change", object_change, 0.2), ("artefact_strength", artefact_strength, 0.1)
+        ("object_change", object_change, 0.2), ("artefact_strength", artefact_strength, 0.1),
+        ("smoothing", smoothing, 2.0),
     ):
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= high:
             raise ValueError(f"Expected `{name}` in [0, {high}], received {value!r}.")
@@ -94,27 +109,36 @@ def edited_digits(
     )
     if edits_per_image not in (1, 2) or isinstance(edits_per_image, bool):
         raise ValueError(f"Expected `edits_per_image` 1 or 2, received {edits_per_image!r}.")
-    splits["edited"] = _edit(
-        np.random.default_rng([seed, 1]), splits["train"], object_change, artefact_strength, edits_per_image
-    )
+    if seam_width not in (0, 1, 2, 3) or isinstance(seam_width, bool):
+        raise ValueError(f"Expected `seam_width` an int in [0, 3], received {seam_width!r}.")
+    if mask_threshold is not None and (
+        not isinstance(mask_threshold, (int, float)) or isinstance(mask_threshold, bool)
+        or not 0 <= mask_threshold < 1
+    ):
+        raise ValueError(f"Expected `mask_threshold` None or a float in [0, 1), received {mask_threshold!r}.")
+    editor = {
+        "object_change": object_change, "artefact_strength": artefact_strength, "smoothing": smoothing,
+        "seam_width": seam_width, "mask_threshold": mask_threshold,
+    }
+    splits["edited"] = _edit(np.random.default_rng([seed, 1]), splits["train"], edits_per_image, editor)
     return splits
 
 
-def _edit(rng, train, object_change, artefact_strength, edits_per_image=1):
+def _edit(rng, train, edits_per_image, editor):
     if edits_per_image == 2:
         # Both textures each image does not have: the one-edit editor, twice.
         source = np.concatenate([np.arange(len(train["labels"]))] * 2)
         first = {key: value[source] for key, value in train.items()}
         offsets = np.repeat([1, 2], len(train["labels"]))
-        edited = _edit_with(rng, first, object_change, artefact_strength, offsets)
+        edited = _edit_with(rng, first, offsets, **editor)
         edited["source_index"] = source.astype("int32")
         return edited
     # Each image gets one of the two textures it does not have.
     offsets = rng.integers(1, len(EDIT_BACKGROUNDS), len(train["labels"]))
-    return _edit_with(rng, train, object_change, artefact_strength, offsets)
+    return _edit_with(rng, train, offsets, **editor)
 
 
-def _edit_with(rng, train, object_change, artefact_strength, offsets):
+def _edit_with(rng, train, offsets, object_change, artefact_strength, smoothing, seam_width, mask_threshold):
     """Edits each image of `train` onto the texture `offsets` steps from its own."""
     from skimage.filters import gaussian
     from skimage.morphology import dilation
@@ -125,12 +149,13 @@ def _edit_with(rng, train, object_change, artefact_strength, offsets):
     for texture_id, name in enumerate(EDIT_BACKGROUNDS):
         chosen = backgrounds == texture_id
         scenes[chosen] = sources.texture_crops(name, int(chosen.sum()), size, rng)
-    scenes = np.stack([gaussian(s, sigma=0.6, channel_axis=-1) for s in scenes])
-    footprint = np.ones((3, 3), bool)
-    keep = np.stack([
-        gaussian(dilation(mask[..., 0], footprint), sigma=0.7)[..., None]
-        for mask in train["object_masks"]
-    ])
+    if smoothing > 0:
+        scenes = np.stack([gaussian(s, sigma=smoothing, channel_axis=-1) for s in scenes])
+    footprint = np.ones((2 * seam_width + 1,) * 2, bool)
+    masks = train["object_masks"][..., 0]
+    if mask_threshold is not None:
+        masks = (masks > mask_threshold).astype("float32")
+    keep = np.stack([gaussian(dilation(mask, footprint), sigma=0.7)[..., None] for mask in masks])
     keep = np.clip(keep / max(float(keep.max()), 1e-6), 0.0, 1.0)
     gains = rng.normal(1.0, object_change, (count, 1, 1, 3))
     noise = rng.normal(0.0, 0.01, train["images"].shape)
