@@ -294,7 +294,20 @@ def test_edits_family_probe_reads_the_background_and_reports_otsus_provenance():
     (probe,) = edits_classification.worker_trials([(0, protocol.PROBE, None)], settings)
     metrics = probe["metrics"]
     assert metrics["train_accuracy"] > 0.85 and abs(metrics["test_accuracy"] - 0.5) < 0.15
-    assert 0.5 < metrics["provenance_quality"]["digit_recall"] <= 1.0
+    # Otsu keeps the digit's core, which the editor kept, and not all of its re-rendered edge.
+    quality = metrics["provenance_quality"]
+    assert 0.8 < quality["core_recall"] <= 1.0 and quality["digit_recall"] < quality["core_recall"]
+    assert quality["kept_share"] > quality["digit_share"]
+
+
+def test_edits_edge_probe_finds_the_soft_alpha_editors_leak_and_not_the_familys():
+    settings = dict(edits_classification.FAMILY.settings, bias=0.99, num_train=600, num_val=40, num_test=40)
+    family = edits_classification.edge_probe(edits_classification.data_of(0, "alia", settings))
+    soft = edits_classification.edge_probe(
+        edits_classification.data_of(0, "alia", dict(settings, mask_threshold=None, seam_width=1))
+    )
+    assert soft > 0.7  # the old editor keeps each source's background in the digit's edge
+    assert abs(family - 0.5) < 0.1  # the family's editor re-renders the edge
 
 
 def test_edits_classification_random_boxes_keep_each_images_area():
