@@ -75,7 +75,7 @@ on TensorFlow, 0-2 on torch and JAX; `guided` trains every weight on every
 seed. The positive controls run first (`--configs oracle erm alia`): the
 border-colour probe, and ALIA over ERM; guidance is judged only if they pass.
 
-    python benchmarks/edits_classification.py --configs erm alia   # the controls, TensorFlow, ~20 min
+    python benchmarks/edits_classification.py --configs erm alia   # the controls, TensorFlow, 13 min
     python benchmarks/edits_classification.py                      # then the rest, ~1.5 h (estimated)
     python benchmarks/edits_classification.py --backends torch jax --seeds 0 1 2
 """
