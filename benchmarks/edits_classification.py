@@ -69,17 +69,18 @@ provenance would change.
 `pooled_edge_probe_accuracy` in each seed's probe record measures the
 edge leak of the construction being run.
 
-Measured (2026-12-06, TensorFlow, seeds 0-3 of 10 so far, about 10
+Measured (2026-12-06, TensorFlow, seeds 0-4 of 10 so far, about 10
 minutes a seed and 15 for the search): every penalised configuration falls
-below ALIA. Guidance (Otsu) - ALIA -0.237 [-0.309, -0.164], 4 of 4 seeds
-below; every fixed weight scores 0.44-0.48 against ALIA's 0.67 on these
-seeds, flat across a 30-fold range of weights. The comparison confounds
-the learning rate: penalised configurations train at Adam's 1e-3 and
-ALIA's search chose 1e-2. ALIA at 1e-3 on seeds 0-3 (a diagnostic outside
-the protocol) scores 0.730, 0.520, 0.452, 0.478 (mean 0.545), against
-guidance at 0.03 of 0.320, 0.462, 0.466, 0.490: at the same rate, guidance
-ties ALIA on three seeds and falls 0.41 below on seed 0. The rate explains
-about half the gap; no verdict on the method until the run is complete.
+below ALIA. Guidance (Otsu) - ALIA -0.284 [-0.426, -0.143], 5 of 5 seeds
+below; the fixed weights score 0.43-0.51, flat across a 30-fold range.
+The true digit mask beats Otsu's provenance by +0.050 [+0.004, +0.097].
+The comparison confounds the learning rate: penalised configurations
+train at Adam's 1e-3 and ALIA's search chose 1e-2. ALIA at 1e-3 on seeds
+0-3 (a diagnostic outside the protocol) scores 0.730, 0.520, 0.452, 0.478
+(mean 0.545), against guidance at 0.03 of 0.320, 0.462, 0.466, 0.490: at
+the same rate, guidance ties ALIA on three seeds and falls 0.41 below on
+seed 0. The rate explains about half the gap; no verdict on the method
+until the run is complete.
 
 Pools (fixed by `protocol.POOL_SEED`): group-balanced real validation and
 test sets of 2,000 images each (500 per group), from digits no training
