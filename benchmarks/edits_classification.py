@@ -111,6 +111,8 @@ NUM_GROUPS = 4
 PENALISED = ("guided", "guided_true_mask", "random_mask", "unmasked")
 RATES = (3e-4, 1e-3, 3e-3, 1e-2)
 WEIGHTS = (0.01, 0.03, 0.1, 0.3)
+# The `edited_digits` options a family's settings may fix; absent ones keep their defaults.
+EDITOR_OPTIONS = ("edits_per_image", "artefact_strength", "mask_threshold", "seam_width")
 FAMILY = protocol.Family(
     name="edits",
     grids=protocol.tuned_grids(("oracle", "erm", "alia", *PENALISED), PENALISED, WEIGHTS, RATES),
@@ -285,9 +287,7 @@ def data_of(seed, config, settings):
     sizes = {k: settings[k] for k in ("num_train", "num_val", "num_test")}
     data = kpg.datasets.edited_digits(
         bias=settings["bias"], seed=seed, pool_seed=settings["pool_seed"],
-        edits_per_image=settings.get("edits_per_image", 1),
-        artefact_strength=settings.get("artefact_strength", 0.02),
-        mask_threshold=settings.get("mask_threshold"), seam_width=settings.get("seam_width", 1), **sizes,
+        **{k: settings[k] for k in EDITOR_OPTIONS if k in settings}, **sizes,
     )
     if config == "oracle":
         data["balanced_train"] = kpg.datasets.edited_digits(

@@ -101,12 +101,6 @@ def edited_digits(
     ):
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= high:
             raise ValueError(f"Expected `{name}` in [0, {high}], received {value!r}.")
-    # The real splits: spurious digits with their true masks, no synthetic split.
-    rng = np.random.default_rng(seed)
-    splits = spurious.real_splits(
-        rng, bias=bias, num_train=num_train, num_val=num_val, num_test=num_test,
-        pool_rng=None if pool_seed is None else np.random.default_rng(pool_seed),
-    )
     if edits_per_image not in (1, 2) or isinstance(edits_per_image, bool):
         raise ValueError(f"Expected `edits_per_image` 1 or 2, received {edits_per_image!r}.")
     if seam_width not in (0, 1, 2, 3) or isinstance(seam_width, bool):
@@ -116,6 +110,12 @@ def edited_digits(
         or not 0 <= mask_threshold < 1
     ):
         raise ValueError(f"Expected `mask_threshold` None or a float in [0, 1), received {mask_threshold!r}.")
+    # The real splits: spurious digits with their true masks, no synthetic split.
+    rng = np.random.default_rng(seed)
+    splits = spurious.real_splits(
+        rng, bias=bias, num_train=num_train, num_val=num_val, num_test=num_test,
+        pool_rng=None if pool_seed is None else np.random.default_rng(pool_seed),
+    )
     editor = {
         "object_change": object_change, "artefact_strength": artefact_strength, "smoothing": smoothing,
         "seam_width": seam_width, "mask_threshold": mask_threshold,
