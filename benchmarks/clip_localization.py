@@ -84,6 +84,8 @@ def family(variant="objects"):
         controls=(("temporal_mix", "plain"),),
         labels=LABELS,
         full_grid=("temporal_mix_guided",),
+        inherit={config: "temporal_mix" for config in PENALISED},
+        defaults={"learning_rate": 1e-3},  # `examples/action_localization.py`'s `run`
         settings=dict(SETTINGS, background_bias=None if variant == "objects" else 0.9),
         paper={("temporal_mix", "plain"): "UCF101-24 AP@0.5 37.4 → 38.0 (batch mixing)",
                ("temporal_mix_guided", "temporal_mix"): "UCF101-24 AP@0.5 38.0 → 39.7 (+ guidance)"},
@@ -112,12 +114,12 @@ def worker_trials(trials, settings):
         # The first frame of each clip: the background is the same in every frame.
         return common.border_probe(*(dict(data[name], images=data[name]["images"][:, 0]) for name in ("train", "test")))
 
-    def train(config, value, data, seed):
+    def train(config, value, data, seed, **inherited):
         options = {"guidance_weight": value} if config in PENALISED else {"learning_rate": value}
         result = example.run(
             config, data, seed=seed, epochs=settings["epochs"], batch_size=settings["batch_size"],
             penalty_reduction=settings["penalty_reduction"],
-            batchnorm_momentum=settings["batchnorm_momentum"], **options,
+            batchnorm_momentum=settings["batchnorm_momentum"], **options, **inherited,
         )
         return {k: v for k, v in result.items() if k != "seconds"}
 

@@ -61,6 +61,8 @@ FAMILY = protocol.Family(
         "unmasked": "ablation: unmasked penalty",
     },
     full_grid=("plain", "guided", "random_mask", "unmasked"),
+    inherit={"guided": "plain", "random_mask": "plain", "unmasked": "plain"},
+    defaults={"learning_rate": 1e-3},  # `examples/decoy_digits.py`'s `run`
     settings={"epochs": 10, "num_train": 700, "num_val": 540, "pool_seed": protocol.POOL_SEED},
     paper={("guided", "plain"): "Decoy-MNIST accuracy 0.52 → 0.96 (RRR)"},
     secondary=("decoy_share",),
@@ -103,9 +105,9 @@ def worker_trials(trials, settings):
     """Trains each `(seed, config, value)` on the active backend; yields its record."""
     example = common.load_example("decoy_digits")
 
-    def train(config, value, data, seed):
+    def train(config, value, data, seed, **inherited):
         grid = FAMILY.grids[config].name
-        options = {grid: value, **({"guidance_weight": 0.0} if grid == "learning_rate" else {})}
+        options = {grid: value, **({"guidance_weight": 0.0} if grid == "learning_rate" else {}), **inherited}
         result = example.run(config, data, seed=seed, epochs=settings["epochs"], **options)
         return {k: result[k] for k in ("accuracy", "val_accuracy", "decoy_share", "val_decoy_share")}
 

@@ -124,6 +124,8 @@ FAMILY = protocol.Family(
     controls=(("batch_mix", "skp"),),
     labels=LABELS,
     full_grid=("batch_mix_guided",),
+    inherit={config: "batch_mix" for config in PENALISED},
+    defaults={"learning_rate": 3e-3},  # `examples/keypoint_action_localization.py`'s `run`
     settings=SETTINGS,
     paper={("batch_mix", "skp"): "UCF101-24 AP@0.5 37.4 → 38.0 (batch mixing)",
            ("batch_mix_guided", "batch_mix"): "UCF101-24 AP@0.5 38.0 → 39.7 (+ guidance)"},
@@ -164,11 +166,11 @@ def worker_trials(trials, settings):
     def probe(data, seed):
         return object_probe(data["train"], data["test"])
 
-    def train(config, value, data, seed):
+    def train(config, value, data, seed, **inherited):
         options = {"guidance_weight": value} if config in PENALISED else {"learning_rate": value}
         result = example.run(
             config, data, seed=seed, epochs=settings["epochs"], batch_size=settings["batch_size"],
-            width=settings["width"], mix_from=settings["mix_from"], **options,
+            width=settings["width"], mix_from=settings["mix_from"], **options, **inherited,
         )
         return {k: v for k, v in result.items() if k != "seconds"}
 

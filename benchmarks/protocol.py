@@ -15,7 +15,10 @@ WSOL, clips, keypoints), fixed before any of its runs:
 3. **Equal chances.** Every configuration has a grid of `GRID_SIZE` values:
    a penalised one (method or ablation) over its guidance weight, an
    unpenalised baseline over its learning rate (or as many restarts).
-   `Family` refuses grids of unequal size.
+   `Family` refuses grids of unequal size. A penalised configuration trains
+   at the learning rate its baseline chose (`Family.inherit`): the penalty
+   is added to the baseline's recipe, so a comparison of the two differs in
+   the penalty alone. The baselines are searched first.
 4. **Evaluation seeds fixed in advance**, disjoint from the search and pool
    seeds: `EVAL_SEEDS` (10) for a family's main comparison, `EVAL_SEEDS_30`
    where the effect is under 3 points, on the family's main backend, and
@@ -41,7 +44,8 @@ loop). `main` runs the search, then every evaluation seed, one worker
 process per backend and phase; each finished trial is appended at once to
 the family's JSON-lines store, so a stopped run goes on where it stopped (a
 record is reused when its backend, settings, seed, configuration and value
-match; changed settings start afresh beside the old records).
+match, and so do the values a configuration inherits; changed settings start
+afresh beside the old records).
 """
 
 import argparse
@@ -112,6 +116,13 @@ class Family:
         main_backend: the backend that runs every evaluation seed; the
             others run the first `OTHER_BACKEND_SEEDS`. A comparison with
             fewer seeds than planned gets no verdict yet.
+        inherit: `{config: baseline}`: `config` trains at the value of
+            `baseline`'s grid that the search chose for `baseline` (its
+            learning rate), besides its own grid's value.
+        defaults: `{hyperparameter: value}`: what the worker trains at when
+            the hyperparameter is not passed; one for each inherited grid.
+            An inherited value equal to the default is not passed, so the
+            trial is the one stored before the value was inherited.
     """
 
     name: str
@@ -127,6 +138,8 @@ class Family:
     secondary: tuple = ()
     control_rule: str = "above"
     main_backend: str = "tensorflow"
+    inherit: dict = dataclasses.field(default_factory=dict)
+    defaults: dict = dataclasses.field(default_factory=dict)
 
     def planned_seeds(self, backend):
         """The evaluation seeds fixed for `backend`."""
@@ -147,6 +160,17 @@ class Family:
             unknown = [c for c in pair if c not in self.grids]
             if unknown:
                 raise ValueError(f"Expected configurations of {sorted(self.grids)}, received {unknown}.")
+        for config, base in self.inherit.items():
+            if config not in self.grids or base not in self.grids or base in self.inherit:
+                raise ValueError(
+                    f"Expected `inherit` to map configurations of {sorted(self.grids)} to baselines "
+                    f"that inherit nothing themselves, received {config!r}: {base!r}."
+                )
+            if self.grids[base].name not in self.defaults:
+                raise ValueError(
+                    f"Expected `defaults` to give the worker's default {self.grids[base].name!r} "
+                    f"(inherited by {config!r}), received {self.defaults}."
+                )
 
 
 def tuned_grids(configs, penalised, weights, rates):
@@ -155,10 +179,29 @@ def tuned_grids(configs, penalised, weights, rates):
             else Grid("learning_rate", tuple(rates)) for config in configs}
 
 
+def inherited(family, chosen):
+    """`{config: {hyperparameter: value}}`: what each configuration takes from its baseline's choice.
+
+    Only configurations whose baseline is in `chosen` appear; a value equal
+    to the worker's default (`family.defaults`) is left out, as the worker
+    trains at it anyway.
+    """
+    options = {}
+    for config, base in family.inherit.items():
+        if base in chosen:
+            name = family.grids[base].name
+            options[config] = {} if chosen[base] == family.defaults[name] else {name: chosen[base]}
+    return options
+
+
+def _options_text(options):
+    return json.dumps(options or {}, sort_keys=True)
+
+
 def key(record):
-    """What identifies a trial in the store."""
+    """What identifies a trial in the store: backend, settings, seed, config, value and inherited values."""
     return (record["backend"], json.dumps(record["settings"], sort_keys=True), record["seed"],
-            record["config"], record["value"])
+            record["config"], record["value"], _options_text(record.get("inherited")))
 
 
 class Store:
@@ -190,9 +233,9 @@ class Store:
             os.fsync(file.fileno())
         self.records[key(record)] = record
 
-    def get(self, backend, settings, seed, config, value):
+    def get(self, backend, settings, seed, config, value, inherited=None):
         return self.records.get(
-            (backend, json.dumps(settings, sort_keys=True), seed, config, value)
+            (backend, json.dumps(settings, sort_keys=True), seed, config, value, _options_text(inherited))
         )
 
     def of(self, backend, settings):
@@ -212,17 +255,25 @@ def choose(grid, validation):
 
 
 def chosen_values(family, store, backend, settings):
-    """`{config: value}` chosen on the search seed's validation, for each config searched whole."""
+    """`{config: value}` chosen on the search seed's validation, for each config searched whole.
+
+    The baselines first: a configuration that inherits is chosen among the
+    trials at its baseline's chosen value.
+    """
     chosen = {}
-    for config, grid in family.grids.items():
-        validation = {}
-        for value in grid.values:
-            record = store.get(backend, settings, SEARCH_SEED, config, value)
-            if record is not None:
-                validation[value] = record["metrics"]["val_" + family.metric]
-        value = choose(grid, validation)
-        if value is not None:
-            chosen[config] = value
+    for inheriting in (False, True):
+        options = inherited(family, chosen)
+        for config, grid in family.grids.items():
+            if (config in family.inherit) != inheriting or (inheriting and config not in options):
+                continue
+            validation = {}
+            for value in grid.values:
+                record = store.get(backend, settings, SEARCH_SEED, config, value, options.get(config))
+                if record is not None:
+                    validation[value] = record["metrics"]["val_" + family.metric]
+            value = choose(grid, validation)
+            if value is not None:
+                chosen[config] = value
     return chosen
 
 
@@ -231,6 +282,11 @@ def search_trials(family, configs=None):
     return [(SEARCH_SEED, config, value)
             for config, grid in family.grids.items() if configs is None or config in configs
             for value in grid.values]
+
+
+def ready(family, configs, chosen):
+    """The configurations of `configs` that can train now: all but those whose baseline is not chosen yet."""
+    return [c for c in configs if c not in family.inherit or family.inherit[c] in chosen]
 
 
 def evaluation_trials(family, chosen, seeds, configs=None):
@@ -291,11 +347,14 @@ def compare(values_of, method, reference, seeds):
 def summarise(family, store, backend, settings):
     """Everything a report shows for one backend, from the store alone."""
     chosen = chosen_values(family, store, backend, settings)
+    options = inherited(family, chosen)
     seeds = [s for s in family.eval_seeds if s != SEARCH_SEED]
     selected, fixed, extra = {}, {}, {}
     for record in store.of(backend, settings):
         if record["seed"] == SEARCH_SEED or record["config"] == PROBE or record["seed"] not in seeds:
             continue
+        if _options_text(record.get("inherited")) != _options_text(options.get(record["config"])):
+            continue  # Trained at another value than its baseline's choice: kept, not reported.
         value = record["metrics"][family.metric]
         fixed.setdefault((record["config"], record["value"]), {})[record["seed"]] = value
         if chosen.get(record["config"]) == record["value"]:
@@ -326,14 +385,14 @@ def summarise(family, store, backend, settings):
             c["verdict"] = f"running ({c['seeds']} of {planned} seeds)"
     controls = [c for c in (compare(selected, m, r, seeds) for m, r in family.controls) if c]
     probes = [r["metrics"] for r in store.of(backend, settings) if r["config"] == PROBE]
-    search = [
-        {"config": config, "value": value,
-         "val": store.get(backend, settings, SEARCH_SEED, config, value)["metrics"]["val_" + family.metric],
-         "chosen": chosen.get(config) == value}
-        for config, grid in family.grids.items() for value in grid.values
-        if store.get(backend, settings, SEARCH_SEED, config, value) is not None
-    ]
-    return {"backend": backend, "chosen": chosen, "rows": rows, "fixed": fixed_rows,
+    search = []
+    for config, grid in family.grids.items():
+        for value in grid.values:
+            record = store.get(backend, settings, SEARCH_SEED, config, value, options.get(config))
+            if record is not None:
+                search.append({"config": config, "value": value, "val": record["metrics"]["val_" + family.metric],
+                               "chosen": chosen.get(config) == value})
+    return {"backend": backend, "chosen": chosen, "inherited": options, "rows": rows, "fixed": fixed_rows,
             "comparisons": comparisons, "controls": controls, "control_rule": family.control_rule,
             "probes": probes, "search": search}
 
@@ -415,7 +474,7 @@ def report(family, summaries):
                                  "text": _diff_text(c), "verdict": verdict})
         for row in summary["rows"]:
             rows.append({"backend": backend, "config": label(row["config"]), "seeds": row["seeds"],
-                         "value": _value_text(family, row["config"], row["value"]),
+                         "value": _chosen_text(family, summary["chosen"], row["config"], row["value"]),
                          "text": _interval_text(row) if row["seeds"] else "–",
                          **{name: row.get(name) for name in family.secondary}})
         for c in summary["comparisons"]:
@@ -466,6 +525,15 @@ def _value_text(family, config, value):
     return f"{family.grids[config].name.replace('_', ' ')} {value:g}"
 
 
+def _chosen_text(family, chosen, config, value):
+    """The chosen value, and for a configuration that inherits, its baseline's chosen value too."""
+    text = _value_text(family, config, value)
+    base = family.inherit.get(config)
+    if value is None or base not in chosen:
+        return text
+    return f"{text}, at {family.labels.get(base, base)}'s {_value_text(family, base, chosen[base])}"
+
+
 def _interval_text(row):
     return f"{row['mean']:.3f} [{row['low']:.3f}, {row['high']:.3f}]"
 
@@ -481,21 +549,26 @@ def _seed_text(seeds):
     return ", ".join(map(str, seeds))
 
 
-def run_trials(script, backend, trials, settings, store, timeout=6 * 3600):
-    """Trains `trials` in one worker process on `backend`, storing each record as it arrives."""
+def run_trials(script, backend, trials, settings, store, options=None, timeout=6 * 3600):
+    """Trains `trials` in one worker process on `backend`, storing each record as it arrives.
+
+    `options` (`inherited`'s) go to the worker with each trial of their
+    configuration, as its fourth element, and into its record.
+    """
     if not trials:
         return
+    options = options or {}
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
-    command = [sys.executable, script, "--worker", "--trials", json.dumps(trials),
-               "--settings", json.dumps(settings)]
+    command = [sys.executable, script, "--worker", "--settings", json.dumps(settings), "--trials",
+               json.dumps([(seed, config, value, options.get(config, {})) for seed, config, value in trials])]
     with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) as process:
         for line in process.stdout:
             if line.startswith("{"):
                 record = hide_search_test(json.loads(line))
-                record.update(backend=backend, settings=settings)
+                record.update(backend=backend, settings=settings, inherited=options.get(record["config"], {}))
                 store.add(record)
-                print(f"  {backend} seed {record['seed']} {record['config']} {record['value']}: "
-                      f"{record['metrics']}", flush=True)
+                print(f"  {backend} seed {record['seed']} {record['config']} {record['value']} "
+                      f"{record['inherited'] or ''}: {record['metrics']}", flush=True)
         process.wait(timeout=timeout)
     if process.returncode != 0:
         raise RuntimeError(f"{backend} worker failed (exit {process.returncode}) on {trials}")
@@ -508,8 +581,10 @@ def hide_search_test(record):
     return dict(record, metrics={k: v for k, v in record["metrics"].items() if k.startswith("val_")})
 
 
-def pending(store, backend, settings, trials):
-    return [t for t in trials if store.get(backend, settings, *t) is None]
+def pending(store, backend, settings, trials, options=None):
+    """The `trials` not in `store` yet (at the values `options` gives each configuration)."""
+    options = options or {}
+    return [t for t in trials if store.get(backend, settings, *t, options.get(t[1])) is None]
 
 
 def add_arguments(parser, family):
@@ -562,15 +637,26 @@ def main(module, argv=None):
         for backend in args.backends:
             # The positive controls first: the rest is judged only if they pass.
             for stage in ([c for c in controls if c in args.configs], args.configs):
-                run_trials(script, backend,
-                           pending(store, backend, settings, search_trials(family, stage)),
-                           settings, store)
+                # The baselines' search first: the configurations that inherit train at their choice.
+                for _ in ("baselines", "inheriting"):
+                    chosen = chosen_values(family, store, backend, settings)
+                    options = inherited(family, chosen)
+                    run_trials(script, backend,
+                               pending(store, backend, settings,
+                                       search_trials(family, ready(family, stage, chosen)), options),
+                               settings, store, options)
+                chosen = chosen_values(family, store, backend, settings)
+                waiting = [c for c in stage if c not in ready(family, stage, chosen)]
+                if waiting:
+                    parser.error(f"{waiting} train at their baselines' chosen values "
+                                 f"({[family.inherit[c] for c in waiting]}): search those too (--configs).")
                 if args.search_only:
                     break
-                chosen = chosen_values(family, store, backend, settings)
+                options = inherited(family, chosen)
                 seeds = args.seeds if args.seeds is not None else family.planned_seeds(backend)
                 trials = evaluation_trials(family, chosen, seeds, stage)
-                run_trials(script, backend, pending(store, backend, settings, trials), settings, store)
+                run_trials(script, backend, pending(store, backend, settings, trials, options),
+                           settings, store, options)
                 if set(args.configs) - set(controls):
                     failed = failed_controls(summarise(family, store, backend, settings))
                     if failed:
@@ -596,15 +682,18 @@ def main(module, argv=None):
 
 
 def each_trial(trials, data_of, probe, train):
-    """A worker's records: per `(seed, config, value)`, `data_of(seed, config)`, then
-    `probe(data, seed)` for the probe or `train(config, value, data, seed)`, each
-    returning the trial's metrics; the Keras session is cleared between trials."""
+    """A worker's records: per `(seed, config, value[, options])`, `data_of(seed, config)`, then
+    `probe(data, seed)` for the probe or `train(config, value, data, seed, **options)` (the
+    values the configuration inherits, `{}` if none), each returning the trial's metrics;
+    the Keras session is cleared between trials."""
     import keras
 
-    for seed, config, value in trials:
+    for trial in trials:
+        seed, config, value = trial[:3]
+        options = trial[3] if len(trial) > 3 else {}
         data = data_of(seed, config)
         start = time.perf_counter()
-        metrics = probe(data, seed) if config == PROBE else train(config, value, data, seed)
+        metrics = probe(data, seed) if config == PROBE else train(config, value, data, seed, **options)
         keras.backend.clear_session()
         yield record(seed, config, value, metrics, time.perf_counter() - start)
 

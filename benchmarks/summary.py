@@ -85,9 +85,9 @@ def table(results=protocol.RESULTS):
         f"Every family under `benchmarks/protocol.py`: fixed validation and test pools (pool seed "
         f"{protocol.POOL_SEED}), a search seed that is never reported, {protocol.GRID_SIZE} trials for "
         "every configuration (baselines over their learning rate, the method and each ablation over "
-        "its own weight grid), evaluation seeds fixed before each run. \"Reproduced\" needs the 95% "
-        "interval of the paired difference to lie above zero; a comparison short of its planned seeds "
-        "has no verdict yet. Seeds: above / level / below zero.\n\n"
+        "its own weight grid at its baseline's chosen rate), evaluation seeds fixed before each run. "
+        "\"Reproduced\" needs the 95% interval of the paired difference to lie above zero; a comparison "
+        "short of its planned seeds has no verdict yet. Seeds: above / level / below zero.\n\n"
     )
     text += common.markdown_table(rows, [
         ("family", "family", "{}"), ("paper", "paper's figure", "{}"),
@@ -114,11 +114,16 @@ def headline(results=protocol.RESULTS):
                 judged = row["is_control"] or row["controls"] == "pass"
                 rows.append(dict(row, ours=f"{row['difference']} ({row['seeds']} seeds, {backend})",
                                  verdict=row["verdict"] if judged else "not judged: its control fails"))
-        if not papers:
-            name = family_of(module_name, variant).name
-            status = "not run" if not found else (
-                "its control fails" if found[0]["controls"] != "pass" else found[0]["verdict"])
-            waiting.append(f"{name} ({status})")
+        family = family_of(module_name, variant)
+        if not found:
+            waiting.append(f"{family.name} (not run)")
+        elif found[0]["controls"] != "pass":
+            if not papers:
+                waiting.append(f"{family.name} (its control fails)")
+        else:
+            unrun = [figure for figure in family.paper.values() if figure not in {row["paper"] for row in papers}]
+            if unrun:
+                waiting.append(f"{family.name}: {'; '.join(unrun)} (not run yet)")
     text = common.markdown_table(rows, [
         ("paper", "paper's figure", "{}"), ("comparison", "our comparison", "{}"),
         ("ours", "paired difference [95% interval]", "{}"), ("verdict", "verdict", "{}"),

@@ -507,6 +507,44 @@ def test_every_familys_pools_hold_at_least_500_examples_in_their_smallest_group(
         assert np.bincount(data[split]["labels"]).min() >= protocol.MIN_GROUP_SIZE
 
 
+def test_every_penalised_configuration_trains_at_its_baselines_rate_and_the_defaults_are_the_workers():
+    import inspect
+
+    import clip_localization
+    import decoy_ablations
+    import ffr_guidance
+    import keypoint_localization
+
+    examples = {"decoy": "decoy_digits", "ffr": "from_fake_to_real", "wsol": "wsol_cutmix_guidance",
+                "wsol_background": "wsol_cutmix_guidance", "clips": "action_localization",
+                "clips_background": "action_localization", "keypoints": "keypoint_action_localization"}
+    families = [decoy_ablations.FAMILY, ffr_guidance.FAMILY, edits_classification.FAMILY,
+                keypoint_localization.FAMILY,
+                *(module.family(v) for module in (wsol_digits, clip_localization) for v in module.VARIANTS)]
+    for family in families:
+        penalised = {c for c, grid in family.grids.items() if grid.name == "guidance_weight"}
+        assert set(family.inherit) == penalised, family.name
+        for name, value in family.defaults.items():
+            if family.name == "edits":
+                run = edits_classification.train_one
+            else:
+                run = common.load_example(examples[family.name]).run
+            # What a trial trains at when the rate is not passed: the rule leaves it out then.
+            assert inspect.signature(run).parameters[name].default == value, (family.name, name)
+
+
+def test_an_edits_penalised_trial_trains_at_the_rate_it_inherits(monkeypatch):
+    seen = []
+    monkeypatch.setattr(edits_classification, "train_one",
+                        lambda *args, learning_rate, **kwargs: seen.append((args[3], learning_rate)) or {
+                            k: 0.5 for k in ("worst_group_accuracy", "val_worst_group_accuracy", "accuracy",
+                                             "average_accuracy", "selected_epoch")})
+    monkeypatch.setattr(edits_classification, "data_of", lambda seed, config, settings: {})
+    trials = [(0, "guided", 0.03, {"learning_rate": 0.01}), (0, "guided", 0.03, {}), (0, "alia", 0.003, {})]
+    list(edits_classification.worker_trials(trials, edits_classification.FAMILY.settings))
+    assert seen == [(0.03, 0.01), (0.03, edits_classification.DEFAULT_RATE), (0.0, 0.003)]
+
+
 def test_keypoint_family_pools_are_class_balanced_and_fixed_across_seeds_and_its_probe_reads_the_shortcut():
     import keypoint_localization
 

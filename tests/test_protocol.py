@@ -148,17 +148,19 @@ FAMILY = protocol.Family(
     grids={{"base": protocol.Grid("learning_rate", (0.1, 0.2)),
             "method": protocol.Grid("guidance_weight", (1.0, 2.0))}},
     metric="score", comparisons=(("method", "base"),), labels={{"base": "base", "method": "method"}},
-    eval_seeds=(0, 1, 2), settings={{"size": 3}}, controls={controls},
+    eval_seeds=(0, 1, 2), settings={{"size": 3}}, controls={controls}, {extra}
 )
 
 
 def worker_trials(trials, settings):
-    for seed, config, value in trials:
+    for seed, config, value, options in trials:
         if config == protocol.PROBE:
             metrics = {{"probe": "toy", "train_accuracy": 1.0, "test_accuracy": 0.5, "chance": 0.5}}
         else:
             score = (0.6 if config == "method" else 0.5) + 0.01 * seed + (0.1 if value in (0.2, 1.0) else 0.0)
-            metrics = {{"score": score, "val_score": score}}
+            # A rate passed on (the baseline's choice) changes the method's score.
+            score += 0.05 * (options.get("learning_rate", 0.1) == 0.2)
+            metrics = {{"score": score, "val_score": score, "rate": options.get("learning_rate", 0.1)}}
         yield {{"seed": seed, "config": config, "value": value, "metrics": metrics, "seconds": 0.0,
                "device": "cpu", "date": "2026-12-05"}}
 
@@ -170,7 +172,8 @@ if __name__ == "__main__":
 
 def test_a_whole_run_gives_equal_trials_reports_intervals_and_resumes(tmp_path, monkeypatch):
     script = tmp_path / "toy_family.py"
-    script.write_text(textwrap.dedent(TOY_FAMILY.format(benchmarks=os.path.abspath(BENCHMARKS), controls=())))
+    script.write_text(textwrap.dedent(TOY_FAMILY.format(
+        benchmarks=os.path.abspath(BENCHMARKS), controls=(), extra="")))
     monkeypatch.syspath_prepend(str(tmp_path))
     import toy_family
 
@@ -198,7 +201,8 @@ def test_a_whole_run_gives_equal_trials_reports_intervals_and_resumes(tmp_path, 
 
 def test_the_search_seed_is_refused_as_an_evaluation_seed(tmp_path, capsys, monkeypatch):
     script = tmp_path / "toy_family2.py"
-    script.write_text(textwrap.dedent(TOY_FAMILY.format(benchmarks=os.path.abspath(BENCHMARKS), controls=())))
+    script.write_text(textwrap.dedent(TOY_FAMILY.format(
+        benchmarks=os.path.abspath(BENCHMARKS), controls=(), extra="")))
     monkeypatch.syspath_prepend(str(tmp_path))
     import toy_family2
 
@@ -212,7 +216,7 @@ def test_failed_positive_controls_stop_the_run_before_any_other_configuration(tm
     # method" as the synthesis control fails, and "method" must never train.
     script = tmp_path / "toy_family3.py"
     script.write_text(textwrap.dedent(TOY_FAMILY.format(
-        benchmarks=os.path.abspath(BENCHMARKS), controls=(("base", "base"),))))
+        benchmarks=os.path.abspath(BENCHMARKS), controls=(("base", "base"),), extra="")))
     monkeypatch.syspath_prepend(str(tmp_path))
     import toy_family3
 
@@ -228,7 +232,7 @@ def test_failed_positive_controls_stop_the_run_before_any_other_configuration(tm
 def test_a_control_short_of_its_planned_seeds_is_running_not_passed(tmp_path, monkeypatch):
     script = tmp_path / "toy_family4.py"
     script.write_text(textwrap.dedent(TOY_FAMILY.format(
-        benchmarks=os.path.abspath(BENCHMARKS), controls=(("method", "base"),))))
+        benchmarks=os.path.abspath(BENCHMARKS), controls=(("method", "base"),), extra="")))
     monkeypatch.syspath_prepend(str(tmp_path))
     import toy_family4
 
@@ -314,3 +318,65 @@ def test_a_not_below_control_passes_a_tie_and_fails_a_loss():
     assert protocol.failed_controls({"probes": probe, "controls": [loss], "control_rule": "not_below"})
     with pytest.raises(ValueError, match="control_rule"):
         _family(control_rule="maybe")
+
+
+def test_a_penalised_configuration_trains_at_its_baselines_chosen_rate(tmp_path, monkeypatch):
+    # The toy's base chooses rate 0.2 on the search seed; "method" inherits it,
+    # so every one of its trials, search and evaluation, trains at 0.2.
+    script = tmp_path / "toy_family5.py"
+    script.write_text(textwrap.dedent(TOY_FAMILY.format(
+        benchmarks=os.path.abspath(BENCHMARKS), controls=(),
+        extra='inherit={"method": "base"}, defaults={"learning_rate": 0.1},')))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import toy_family5
+
+    output = str(tmp_path / "toy.jsonl")
+    (summary,) = protocol.main(toy_family5, ["--backends", "jax", "--output", output])
+    records = [json.loads(line) for line in open(output)]
+    method = [r for r in records if r["config"] == "method"]
+    assert len(method) == 2 + 3  # two weights searched, three seeds at the chosen weight
+    assert all(r["inherited"] == {"learning_rate": 0.2} for r in method)
+    assert all(r["metrics"]["rate"] == 0.2 for r in method if r["seed"] != SEARCH)  # the worker received it
+    assert all(r["inherited"] == {} for r in records if r["config"] != "method")
+    assert summary["inherited"] == {"method": {"learning_rate": 0.2}}
+    # 0.6 + 0.1 + 0.05 against 0.5 + 0.1: the difference is the penalty's alone, at one rate.
+    assert summary["comparisons"][0]["per_seed"] == [0.15, 0.15, 0.15]
+    markdown = open(str(tmp_path / "toy.md")).read()
+    assert "guidance weight 1, at base's learning rate 0.2" in markdown
+    # Resumed: nothing trains again.
+    protocol.main(toy_family5, ["--backends", "jax", "--output", output])
+    assert len(open(output).readlines()) == len(records)
+
+
+def test_an_inherited_default_keeps_the_trials_stored_before_the_rule(tmp_path):
+    # Trials of "method" stored without inherited values trained at the worker's
+    # default; when the baseline chooses that default they are the same trials.
+    family = _family(eval_seeds=(0,), inherit={"method": "base", "ablation": "base"},
+                     defaults={"learning_rate": 0.3})
+    store = protocol.Store(str(tmp_path / "toy.jsonl"))
+    for config in family.grids:
+        for value in family.grids[config].values:
+            store.add(_record(SEARCH, config, value, 0.0, value))  # base chooses 0.3, the default
+    store.add(_record(0, "base", 0.3, 0.5, 0.0))
+    for value in (1.0, 2.0, 3.0):
+        store.add(_record(0, "method", value, 0.7, 0.0))
+    store.add(_record(0, "ablation", 3.0, 0.6, 0.0))
+    summary = protocol.summarise(family, store, "jax", {"n": 1})
+    assert summary["inherited"] == {"method": {}, "ablation": {}}
+    assert summary["comparisons"][0]["per_seed"] == [0.2]
+    # Had base chosen another rate, those trials are kept but not reported: they await a rerun.
+    store.add(_record(SEARCH, "base", 0.1, 0.0, 0.9))
+    summary = protocol.summarise(family, store, "jax", {"n": 1})
+    assert summary["chosen"] == {"base": 0.1}  # the inheriting configurations' search is not run yet
+    assert [r["seeds"] for r in summary["rows"]] == [0, 0, 0]
+    trials = protocol.search_trials(family, ["method", "ablation"])
+    assert protocol.pending(store, "jax", {"n": 1}, trials, protocol.inherited(family, summary["chosen"])) == trials
+
+
+def test_inheritance_needs_a_known_baseline_and_its_default():
+    with pytest.raises(ValueError, match="inherit nothing themselves"):
+        _family(inherit={"method": "missing"}, defaults={"learning_rate": 0.1})
+    with pytest.raises(ValueError, match="inherit nothing themselves"):
+        _family(inherit={"method": "ablation", "ablation": "base"}, defaults={"learning_rate": 0.1})
+    with pytest.raises(ValueError, match="worker's default 'learning_rate'"):
+        _family(inherit={"method": "base"})
