@@ -35,10 +35,18 @@ of each epoch. This benchmark measures the same kind of number:
     python benchmarks/epoch_overhead.py --image-size 224 --images 1024 --penalty-every 1 4 \\
         --precision float32 mixed_float16 --output benchmarks/results/gpu/epoch_overhead.json
 
+Each worker's result (one backend, model and precision: its ratios are
+measured in that one process) is appended to `<output>.partial-<settings
+hash>.jsonl` as it
+finishes, so a stopped run resumes with the next one when called again with
+the same settings; the finished run writes `<output>` and its `.md` and
+removes the partial file.
+
 Time: see benchmarks/epoch_overhead.md.
 """
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -369,18 +377,28 @@ def main(argv=None):
         return None
 
     rows = []
+    stamp = {key: getattr(args, key) for key in ("image_size", "batch_size", "images", "epochs", "steps", "warmup",
+                                                   "penalty_every")}
+    partial = partial_path(args.output, stamp)
+    done = finished_workers(partial, stamp)
     with tempfile.TemporaryDirectory() as folder:
         for family in args.models:
             # One folder per model, read by every backend and precision alike.
             root = os.path.join(folder, family)
             recipe, _, classes = FAMILIES[family]
-            write_images(recipe, root, args.images, args.image_size, classes)
+            if any((backend, family, precision) not in done
+                   for backend in args.backends for precision in args.precision):
+                write_images(recipe, root, args.images, args.image_size, classes)
             for backend in args.backends:
                 for precision in args.precision:
-                    result = common.run_worker(
-                        os.path.abspath(__file__), backend,
-                        ["--models", family, "--precision", precision, "--data", root, *settings],
-                    )
+                    result = done.get((backend, family, precision))
+                    if result is None:
+                        result = common.run_worker(
+                            os.path.abspath(__file__), backend,
+                            ["--models", family, "--precision", precision, "--data", root, *settings],
+                        )
+                        append_line(partial, {"worker": [backend, family, precision], "settings": stamp,
+                                              "result": result})
                     found = summarise(backend, family, precision, result, args.penalty_every)
                     rows += found
                     print(f"{backend:>10} {family} {precision}: plain {found[0]['epoch_s']:.1f} s/epoch, " + ", ".join(
@@ -392,14 +410,47 @@ def main(argv=None):
             f"`train_on_batch` per mode (whole cycles of every k).\n\n{table}\n")
     print()
     print(text)
-    payload = {"environment": common.environment(),
-               "settings": {key: getattr(args, key) for key in ("image_size", "batch_size", "images", "epochs",
-                                                                "steps", "warmup", "penalty_every")},
-               "rows": rows}
+    payload = {"environment": common.environment(), "settings": stamp, "rows": rows}
     common.write_json(args.output, payload)
     common.write_text(os.path.splitext(args.output)[0] + ".md", text)
+    if os.path.exists(partial):
+        os.remove(partial)
     print(f"wrote {args.output} and its .md")
     return rows
+
+
+def partial_path(output, stamp):
+    """Where a run of these settings keeps its finished workers: one file per settings."""
+    digest = hashlib.sha1(json.dumps(stamp, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{os.path.splitext(output)[0]}.partial-{digest}.jsonl"
+
+
+def finished_workers(path, stamp):
+    """`{(backend, model, precision): result}` of the workers a stopped run with these settings finished.
+
+    A torn last line (a crash mid-write) and results of other settings are ignored.
+    """
+    done = {}
+    try:
+        with open(path) as file:
+            for line in file:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if entry.get("settings") == stamp:
+                    done[tuple(entry["worker"])] = entry["result"]
+    except FileNotFoundError:
+        pass
+    return done
+
+
+def append_line(path, entry):
+    """Appends `entry` as one JSON line, flushed to disk before the next worker starts."""
+    with open(path, "a") as file:
+        file.write(json.dumps(entry, sort_keys=True) + "\n")
+        file.flush()
+        os.fsync(file.fileno())
 
 
 if __name__ == "__main__":

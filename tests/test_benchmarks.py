@@ -611,6 +611,36 @@ def test_epoch_overhead_ratios_are_medians_and_means_of_whole_cycles():
     assert k4["mode"] == "guided, k=4" and k4["precision"] == "mixed_float16"
 
 
+def test_epoch_overhead_resumes_after_the_last_finished_worker(tmp_path, monkeypatch):
+    result = {"device": "cpu", "steps_per_epoch": {"plain": 8, "guided_k1": 8},
+              "epoch_seconds": {"plain": [2.0], "guided_k1": [3.0]},
+              "step_seconds": {"plain": [0.1], "guided_k1": [0.2]}}
+    calls = []
+
+    def worker(script, backend, args):
+        calls.append(backend)
+        if backend == "jax" and len(calls) == 2:
+            raise RuntimeError("stopped")  # The run stops in its second worker.
+        return result
+
+    monkeypatch.setattr(epoch_overhead.common, "run_worker", worker)
+    monkeypatch.setattr(epoch_overhead, "write_images", lambda *args: None)
+    output = str(tmp_path / "epochs.json")
+    argv = ["--backends", "torch", "jax", "--models", "vgg16_gap_cam", "--penalty-every", "1", "--output", output]
+    with pytest.raises(RuntimeError, match="stopped"):
+        epoch_overhead.main(argv)
+    assert not os.path.exists(output)  # Nothing half-written: only the partial file.
+    # Other settings start afresh, beside the stopped run.
+    epoch_overhead.main(argv + ["--epochs", "2"])
+    assert calls[2:] == ["torch", "jax"]
+    rows = epoch_overhead.main(argv)
+    assert calls[4:] == ["jax"]  # The stopped run's finished torch worker is not run again.
+    assert [row["backend"] for row in rows] == ["torch", "torch", "jax", "jax"]
+    assert rows[1]["epoch_ratio"] == pytest.approx(1.5)
+    assert json.load(open(output))["rows"] == json.loads(json.dumps(rows))
+    assert not list(tmp_path.glob("*.partial-*"))  # Both finished: no partial file is left.
+
+
 def test_epoch_overhead_bad_arguments_exit_with_a_message(capsys):
     for argv, expected in (
         (["--image-size", "16"], "--image-size >= 32"),
