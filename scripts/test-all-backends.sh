@@ -34,6 +34,10 @@ fi
 # KPG_STRICT_SKIPS=1: a skip not on tests/allowed_skips.json fails the backend.
 export TF_CPP_MIN_LOG_LEVEL=2 PYTHONHASHSEED=0 KPG_STRICT_SKIPS=1
 reports="$(mktemp -d)"
+# JAX compiles the same small programs in many tests: one persistent compilation
+# cache per run, empty at its start, shared by the pytest workers and the
+# subprocesses they start (on two files it took 20% off JAX's time, 2026-12-06).
+export JAX_COMPILATION_CACHE_DIR="$reports/jax-cache" JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
 status=0
 echo "=== ruff check (pyproject.toml's [tool.ruff])"
 lint="passed"
