@@ -23,7 +23,10 @@ worst-group accuracy (`protocol.py`). The weight grid is 0.01, 0.03, 0.1,
 fine-tune at the real-phase rate FFR chose. A first run fine-tuned them at
 the example's 1e-4 while FFR chose 3e-5 on every backend (guidance - FFR
 -0.010 [-0.027, +0.007], 30 seeds, TensorFlow); it is kept as history
-(`results/protocol/ffr_penalised_at_default_rate.md`).
+(`results/protocol/ffr_penalised_at_default_rate.md`). The rerun at 3e-5
+(TensorFlow, 2026-12-06, resumable, about 2.5 minutes a seed after a
+5-minute search) has seeds 0-5 so far: guidance - FFR +0.030 [-0.011,
++0.071] on 6 seeds (5 above), no verdict until its 30 seeds.
 
 Pools (fixed by `protocol.POOL_SEED`): group-balanced validation and test
 sets of 2,000 real images each, 500 per group (label x background), from
