@@ -205,6 +205,31 @@ def markdown_table(rows, columns):
     return "\n".join(lines)
 
 
+def read_json_lines(path):
+    """A file of one JSON object per line, as a list; a missing file gives none, a torn line is skipped."""
+    try:
+        with open(path) as file:
+            lines = file.readlines()
+    except FileNotFoundError:
+        return []
+    entries = []
+    for line in lines:
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            continue
+    return entries
+
+
+def append_json_line(path, entry):
+    """Appends `entry` as one JSON line, flushed to disk before returning (what a resumed run reads back)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "a") as file:
+        file.write(json.dumps(entry, sort_keys=True) + "\n")
+        file.flush()
+        os.fsync(file.fileno())
+
+
 def write_json(path, payload):
     """Writes `payload` atomically: a crash never leaves a half-written file."""
     _write_atomically(path, lambda file: json.dump(payload, file, indent=2))

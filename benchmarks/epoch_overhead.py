@@ -397,7 +397,7 @@ def main(argv=None):
                             os.path.abspath(__file__), backend,
                             ["--models", family, "--precision", precision, "--data", root, *settings],
                         )
-                        append_line(partial, {"worker": [backend, family, precision], "settings": stamp,
+                        common.append_json_line(partial, {"worker": [backend, family, precision], "settings": stamp,
                                               "result": result})
                     found = summarise(backend, family, precision, result, args.penalty_every)
                     rows += found
@@ -430,27 +430,8 @@ def finished_workers(path, stamp):
 
     A torn last line (a crash mid-write) and results of other settings are ignored.
     """
-    done = {}
-    try:
-        with open(path) as file:
-            for line in file:
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if entry.get("settings") == stamp:
-                    done[tuple(entry["worker"])] = entry["result"]
-    except FileNotFoundError:
-        pass
-    return done
-
-
-def append_line(path, entry):
-    """Appends `entry` as one JSON line, flushed to disk before the next worker starts."""
-    with open(path, "a") as file:
-        file.write(json.dumps(entry, sort_keys=True) + "\n")
-        file.flush()
-        os.fsync(file.fileno())
+    return {tuple(entry["worker"]): entry["result"]
+            for entry in common.read_json_lines(path) if entry.get("settings") == stamp}
 
 
 if __name__ == "__main__":

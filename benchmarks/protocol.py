@@ -213,24 +213,10 @@ class Store:
 
     def __init__(self, path):
         self.path = path
-        self.records = {}
-        try:
-            with open(path) as file:
-                for line in file:
-                    try:
-                        record = json.loads(line)
-                    except ValueError:
-                        continue
-                    self.records[key(record)] = record
-        except FileNotFoundError:
-            pass
+        self.records = {key(record): record for record in common.read_json_lines(path)}
 
     def add(self, record):
-        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        with open(self.path, "a") as file:
-            file.write(json.dumps(record, sort_keys=True) + "\n")
-            file.flush()
-            os.fsync(file.fileno())
+        common.append_json_line(self.path, record)
         self.records[key(record)] = record
 
     def get(self, backend, settings, seed, config, value, inherited=None):
