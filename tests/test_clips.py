@@ -6,6 +6,7 @@ import pytest
 from layer_data import in_tf_data, to_numpy
 
 import keras_provguide as kpg
+from keras_provguide.models.clip_localizer import FramesAsBatch
 
 
 def _clip_batch(batch=8, frames=6, size=4):
@@ -173,6 +174,40 @@ def test_clip_localizer_trains_guided_on_temporal_mixes_and_reloads(tmp_path):
         loaded.frame_activation_maps(data["test"]["images"]),
         localizer.frame_activation_maps(data["test"]["images"]), atol=1e-5,
     )
+
+
+def test_frames_go_through_the_backbone_in_one_call_with_timedistributeds_outputs():
+    backbone = keras.Sequential([
+        keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, activation="relu"), keras.layers.BatchNormalization(),
+    ])
+    clips = np.random.default_rng(0).normal(size=(2, 5, 8, 8, 3)).astype("float32")
+    calls = []
+    original_call = backbone.call
+    backbone.call = lambda inputs, **kwargs: calls.append(tuple(inputs.shape)) or original_call(inputs, **kwargs)
+    folded = to_numpy(FramesAsBatch(backbone)(clips))
+    assert calls == [(10, 8, 8, 3)]  # one call on every frame, where Keras's makes 5
+    backbone.call = original_call
+    per_step = to_numpy(keras.layers.TimeDistributed(backbone)(clips))
+    np.testing.assert_allclose(folded, per_step, rtol=1e-5, atol=1e-5)
+    # In training, BatchNorm normalises over every frame of the batch at once.
+    trained = to_numpy(FramesAsBatch(backbone)(clips, training=True))
+    np.testing.assert_allclose(trained.mean(axis=(0, 1, 2, 3)), 0.0, atol=1e-4)
+    assert np.abs(trained[:, 0].mean(axis=(0, 1, 2))).max() > 1e-3  # not over each time step's batch
+
+
+def test_clip_localizer_folds_frames_by_default_or_steps_through_them_with_the_same_maps(tmp_path):
+    clips = np.random.default_rng(1).random((2, 3, 16, 16, 3)).astype("float32")
+    folded = kpg.models.ClipLocalizer(4, input_shape=(3, 16, 16, 3), cam_width=4)
+    stepped = kpg.models.ClipLocalizer(4, input_shape=(3, 16, 16, 3), cam_width=4, fold_frames=False)
+    assert isinstance(folded.get_layer("frames"), FramesAsBatch)
+    assert type(stepped.get_layer("frames")) is keras.layers.TimeDistributed
+    stepped.set_weights(folded.get_weights())
+    np.testing.assert_allclose(stepped.frame_activation_maps(clips), folded.frame_activation_maps(clips), atol=1e-5)
+    path = str(tmp_path / "stepped.keras")
+    stepped.save(path)
+    assert keras.saving.load_model(path).fold_frames is False
+    with pytest.raises(ValueError, match="fold_frames"):
+        kpg.models.ClipLocalizer(4, input_shape=(3, 16, 16, 3), fold_frames="yes")
 
 
 def test_clip_localizer_bad_arguments():

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+from keras import ops
 
 from keras_provguide.localization import wsol
 from keras_provguide.models.cam_localizer import check_images, class_maps, largest_region_box
@@ -9,11 +10,38 @@ from keras_provguide.models.image_classifier import feature_backbone, from_task_
 
 
 @keras.saving.register_keras_serializable(package="keras_provguide")
+class FramesAsBatch(keras.layers.TimeDistributed):
+    """`TimeDistributed` that runs its layer once on every frame at once.
+
+    Keras's `TimeDistributed` calls the layer once per time step, so a
+    `T`-frame clip puts `T` copies of the backbone in the traced graph, and
+    the guided step's second-order graph grows with them. Here the frames
+    are folded into the batch, `(B, T, ...) -> (B * T, ...)`, for one call.
+    The outputs are the same; in training, BatchNorm's statistics are taken
+    over every frame of the batch rather than over each time step's `B`.
+    Masks are not supported (clips have none).
+
+    Example:
+
+    ```python
+    frames = FramesAsBatch(kpg.models.small_resnet((32, 32, 3)))
+    features = frames(clips)    # (B, T, 32, 32, 3) -> (B, T, 8, 8, 64)
+    ```
+    """
+
+    def call(self, inputs, training=None):
+        shape = ops.shape(inputs)
+        frames = ops.reshape(inputs, (-1,) + tuple(inputs.shape[2:]))
+        outputs = self.layer(frames, training=training)
+        return ops.reshape(outputs, (shape[0], shape[1]) + tuple(outputs.shape[1:]))
+
+
+@keras.saving.register_keras_serializable(package="keras_provguide")
 class ClipLocalizer(keras.Model):
     """Per-frame backbone -> spatio-temporal conv -> global average pooling -> dense.
 
     Clips `(B, T, H, W, C)` are labelled with one class. Each frame goes
-    through the same image backbone (`TimeDistributed`), a 3x3x3 conv mixes
+    through the same image backbone, a 3x3x3 conv mixes
     neighbouring frames, and the pooled features give the clip's logits. As
     in CAM, the activation map of class `k` is `sum_c W[c, k] * F[..., c]`
     over the `(T, h, w, C)` feature volume, so it says where and when the
@@ -30,6 +58,15 @@ class ClipLocalizer(keras.Model):
         input_shape: `(T, H, W, C)` of the clips (a `backbone` fixes `H, W, C`).
         cam_width: filters of the 3x3x3 conv + ReLU before pooling (0
             leaves it out, and frames are then scored independently).
+        fold_frames: `True` runs the backbone once on all `B * T` frames
+            (`FramesAsBatch`: BatchNorm's training statistics span every
+            frame); `False` once per time step (Keras's `TimeDistributed`:
+            statistics per time step). Measured on a 2-core CPU, 8 frames
+            of 32x32, batch 32, guided (2026-12-06): folding traces the
+            first step 5.4x faster on TensorFlow and 3.3x on JAX; later
+            steps run as fast on TensorFlow, 1.09x faster on torch and
+            1.2-1.3x slower on JAX (XLA's CPU convolutions are faster on
+            the smaller batches).
         name: the model name.
 
     Example:
@@ -44,7 +81,7 @@ class ClipLocalizer(keras.Model):
 
     def __init__(
         self, num_classes, backbone=None, input_shape=(8, 32, 32, 3), cam_width=64,
-        name="clip_localizer", **kwargs,
+        fold_frames=True, name="clip_localizer", **kwargs,
     ):
         input_shape = tuple(input_shape)
         if len(input_shape) != 4 or not isinstance(input_shape[0], int) or input_shape[0] < 1:
@@ -54,7 +91,10 @@ class ClipLocalizer(keras.Model):
             )
         backbone = feature_backbone(num_classes, backbone, input_shape[1:])
         inputs = keras.Input((input_shape[0],) + tuple(backbone.input_shape[1:]))
-        features = keras.layers.TimeDistributed(backbone, name="frames")(inputs)
+        if not isinstance(fold_frames, bool):
+            raise ValueError(f"Expected `fold_frames` to be True or False, received {fold_frames!r}.")
+        frames = FramesAsBatch if fold_frames else keras.layers.TimeDistributed
+        features = frames(backbone, name="frames")(inputs)
         if cam_width:
             features = keras.layers.Conv3D(
                 cam_width, 3, padding="same", activation="relu", name="cam_conv"
@@ -66,6 +106,7 @@ class ClipLocalizer(keras.Model):
         self.num_classes = num_classes
         self.num_frames = input_shape[0]
         self.cam_width = cam_width
+        self.fold_frames = fold_frames
 
     def frame_activation_maps(self, clips, class_ids=None, batch_size=16):
         """Activation maps `(B, T, H, W)` in [0, 1], min-max normalised per clip, NumPy.
@@ -119,6 +160,7 @@ class ClipLocalizer(keras.Model):
             "backbone": keras.saving.serialize_keras_object(self.backbone),
             "input_shape": (self.num_frames,) + tuple(self.backbone.input_shape[1:]),
             "cam_width": self.cam_width,
+            "fold_frames": self.fold_frames,
         }
 
     @classmethod
