@@ -24,9 +24,15 @@ fine-tune at the real-phase rate FFR chose. A first run fine-tuned them at
 the example's 1e-4 while FFR chose 3e-5 on every backend (guidance - FFR
 -0.010 [-0.027, +0.007], 30 seeds, TensorFlow); it is kept as history
 (`results/protocol/ffr_penalised_at_default_rate.md`). The rerun at 3e-5
-(TensorFlow, 2026-12-06, resumable, about 2.5 minutes a seed after a
-5-minute search) has seeds 0-5 so far: guidance - FFR +0.030 [-0.011,
-+0.071] on 6 seeds (5 above), no verdict until its 30 seeds.
+(TensorFlow, 30 seeds, 2026-12-06; its three configurations took about
+2.5 minutes a seed after a 5-minute search): guidance - FFR +0.017
+[+0.006, +0.028] (23 above, 2 level, 5 below), reproduced. The penalty
+helps, the provenance does not add to it here: guidance ties the
+random-box ablation (+0.002 [-0.002, +0.006]) and the unmasked penalty
+(-0.004 [-0.013, +0.004]). Our reading, not measured: the cue is the
+background colour, which fills most of the image, so damping the
+gradient everywhere, or outside a digit-sized box, removes it about as
+well as damping it outside the digit's mask.
 
 Pools (fixed by `protocol.POOL_SEED`): group-balanced validation and test
 sets of 2,000 real images each, 500 per group (label x background), from
