@@ -115,15 +115,16 @@ def headline(results=protocol.RESULTS):
                 rows.append(dict(row, ours=f"{row['difference']} ({row['seeds']} seeds, {backend})",
                                  verdict=row["verdict"] if judged else "not judged: its control fails"))
         family = family_of(module_name, variant)
+        unrun = [figure for figure in family.paper.values() if figure not in {row["paper"] for row in papers}]
         if not found:
             waiting.append(f"{family.name} (not run)")
         elif found[0]["controls"] != "pass":
             if not papers:
                 waiting.append(f"{family.name} (its control fails)")
-        else:
-            unrun = [figure for figure in family.paper.values() if figure not in {row["paper"] for row in papers}]
-            if unrun:
-                waiting.append(f"{family.name}: {'; '.join(unrun)} (not run yet)")
+            elif unrun:
+                waiting.append(f"{family.name}: {'; '.join(unrun)} (its control fails)")
+        elif unrun:
+            waiting.append(f"{family.name}: {'; '.join(unrun)} (not run yet)")
     text = common.markdown_table(rows, [
         ("paper", "paper's figure", "{}"), ("comparison", "our comparison", "{}"),
         ("ours", "paired difference [95% interval]", "{}"), ("verdict", "verdict", "{}"),

@@ -283,6 +283,13 @@ def test_the_headline_keeps_a_failed_control_out_of_the_verdicts(tmp_path):
     rows = summary.headline(results=str(tmp_path))
     assert "| reversed |" in rows  # the control's own row keeps its verdict
     assert "not judged: its control fails" in rows and "| reproduced |" not in rows
+    # Only the control ran: its row is shown, and the family's other figures wait on the construction.
+    stored["summaries"][0]["comparisons"] = [stats]
+    (tmp_path / f"{family.name}.json").write_text(json.dumps(stored))
+    rows = summary.headline(results=str(tmp_path))
+    unjudged = [figure for key, figure in family.paper.items() if key != ("alia", "erm")]
+    assert "| reversed |" in rows and unjudged
+    assert f"{family.name}: {'; '.join(unjudged)} (its control fails)" in rows
 
 
 def test_the_summary_replaces_only_what_lies_between_its_markers():
