@@ -53,6 +53,12 @@ so guidance is not judged on it:
 - The border probe scores 0.137 on train (chance 0.1): this construction
   has no background shortcut, by design; `background` is the variant that
   has one.
+
+`background` (TensorFlow, controls, seeds 0-6 of 10 so far, 2026-12-06,
+resumable): the probe reads the tint (train 0.768, test 0.102, chance
+0.1); temporal mix − plain +0.025 [-0.039, +0.089] on 7 seeds (5 above),
+running. Every model's clip top-1 is at chance (0.108): it reads the tint,
+not the digit, as in WSOL's background variant.
 """
 
 import os
