@@ -54,11 +54,11 @@ so guidance is not judged on it:
   has no background shortcut, by design; `background` is the variant that
   has one.
 
-`background` (TensorFlow, controls, seeds 0-6 of 10 so far, 2026-12-06,
-resumable): the probe reads the tint (train 0.768, test 0.102, chance
-0.1); temporal mix − plain +0.025 [-0.039, +0.089] on 7 seeds (5 above),
-running. Every model's clip top-1 is at chance (0.108): it reads the tint,
-not the digit, as in WSOL's background variant.
+`background` (TensorFlow, controls, seeds 0-9, 2026-12-06) passes both:
+the probe reads the tint (train 0.768, test 0.102, chance 0.1), and
+temporal mix − plain is +0.023 [-0.019, +0.066] (not below). Every model's
+clip top-1 is at chance (about 0.108): it reads the tint, not the digit,
+as in WSOL's background variant. Guidance is judged here next (resumable).
 """
 
 import os
