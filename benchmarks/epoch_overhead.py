@@ -397,8 +397,8 @@ def main(argv=None):
                             os.path.abspath(__file__), backend,
                             ["--models", family, "--precision", precision, "--data", root, *settings],
                         )
-                        common.append_json_line(partial, {"worker": [backend, family, precision], "settings": stamp,
-                                              "result": result})
+                        entry = {"worker": [backend, family, precision], "settings": stamp, "result": result}
+                        common.append_json_line(partial, entry)
                     found = summarise(backend, family, precision, result, args.penalty_every)
                     rows += found
                     print(f"{backend:>10} {family} {precision}: plain {found[0]['epoch_s']:.1f} s/epoch, " + ", ".join(
