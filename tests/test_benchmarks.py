@@ -172,6 +172,24 @@ def test_clip_family_trains_a_trial_through_the_example():
     assert clip_localization.family("background").settings["background_bias"] == 0.9
 
 
+def test_clip_variants_keep_the_settings_their_stored_trials_ran_under():
+    # A change to a family's settings starts its trials afresh: the
+    # background variant must go on resuming its stored trials, while the
+    # objects variant trains 40 epochs with its rate grid's choice inside.
+    import clip_localization
+    import protocol
+
+    results = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "results", "protocol")
+    stored = protocol.Store(os.path.join(results, "clips_background.jsonl"))
+    background = clip_localization.family("background")
+    assert stored.of("tensorflow", background.settings)
+    objects = clip_localization.family("objects")
+    assert objects.settings["epochs"] == 40 and background.settings["epochs"] == 20
+    assert objects.grids["plain"].values == (1e-4, 3e-4, 1e-3, 3e-3)
+    assert {k: v for k, v in objects.settings.items() if k not in ("epochs", "background_bias")} == {
+        k: v for k, v in background.settings.items() if k not in ("epochs", "background_bias")}
+
+
 def test_family_modules_take_their_variant_from_the_command_line(tmp_path, capsys):
     import protocol
 
