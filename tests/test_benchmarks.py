@@ -172,6 +172,24 @@ def test_clip_family_trains_a_trial_through_the_example():
     assert clip_localization.family("background").settings["background_bias"] == 0.9
 
 
+def test_absent_label_mass_counts_label_weight_on_sources_the_splice_hides():
+    import clip_localization
+
+    T = 2
+    always = np.ones((64, T), bool)
+    assert clip_localization.absent_label_mass(always, batches=20) == {"label_mass": 0.0, "clip_share": 0.0}
+    never = np.zeros((64, T), bool)
+    assert clip_localization.absent_label_mass(never, batches=20) == {"label_mass": 1.0, "clip_share": 1.0}
+    # The digit on the first of two frames: a one-frame splice (lam in
+    # [0.25, 0.75), half the draws) hides one source's digit, half the label.
+    first = np.zeros((64, T), bool)
+    first[:, 0] = True
+    measured = clip_localization.absent_label_mass(first, batches=200)
+    assert abs(measured["clip_share"] - 0.5) < 0.05 and abs(measured["label_mass"] - 0.25) < 0.025
+    with pytest.raises(ValueError, match="frames"):
+        clip_localization.absent_label_mass(np.ones((8, T), bool))
+
+
 def test_clip_variants_keep_the_settings_their_stored_trials_ran_under():
     # A change to a family's settings starts its trials afresh: the
     # background variant must go on resuming its stored trials, while the
