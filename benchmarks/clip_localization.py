@@ -57,12 +57,16 @@ Measured (TensorFlow, 10 seeds, 2026-12-06):
 - `objects` at 40 epochs fails its controls again, less widely: temporal
   mix − plain -0.030 [-0.054, -0.007], below on 8 of 10 seeds (plain
   0.432, temporal mix 0.402; clip top-1 0.755 and 0.703; both chose 3e-4,
-  inside the grid). Guidance is not judged on it. Measured cause: the
-  splice is a segment of frames, and the digit shows on only part of each
+  inside the grid). Guidance is not judged on it. Not explained yet. The
+  splice is a segment of frames and the digit shows on only part of each
   clip, so 20% of mixed training clips give label mass to a source whose
-  digit is absent from them (6.3% of all label mass: `absent_label_mass`
-  on seed 0's training clips, 200 batches of 32). Batch mixing of point clouds, the paper's, keeps both sources
-  in every frame; the keypoint family runs that.
+  digit they do not show (6.3% of the label mass: `absent_label_mass` on
+  seed 0's training clips, 200 batches of 32). Removing it did not close
+  the gap:
+  with the digit on every frame (`min_duration=1`, no such label), in
+  exploration on seeds 100-102 (validation only, 3e-4), temporal mix −
+  plain was still -0.073, -0.035 and -0.063. The keypoint family runs the
+  paper's own batch mixing, of point clouds.
 - `background` passes both controls: the probe reads the tint (train
   0.768, test 0.102, chance 0.1), and temporal mix − plain is +0.023
   [-0.019, +0.066] (not below). Every model's clip top-1 is at chance
