@@ -62,16 +62,24 @@ Measured (TensorFlow, 10 seeds, 2026-12-06):
   clip, so 20% of mixed training clips give label mass to a source whose
   digit they do not show (6.3% of the label mass: `absent_label_mass` on
   seed 0's training clips, 200 batches of 32). Removing it did not close
-  the gap:
-  with the digit on every frame (`min_duration=1`, no such label), in
-  exploration on seeds 100-102 (validation only, 3e-4), temporal mix −
-  plain was still -0.073, -0.035 and -0.063. The keypoint family runs the
+  the gap: with the digit on every frame (`min_duration=1`, no such
+  label), in exploration on seeds 100-102 (validation only, 3e-4),
+  temporal mix − plain was still -0.073, -0.035 and -0.063. The keypoint family runs the
   paper's own batch mixing, of point clouds.
 - `background` passes both controls: the probe reads the tint (train
   0.768, test 0.102, chance 0.1), and temporal mix − plain is +0.023
   [-0.019, +0.066] (not below). Every model's clip top-1 is at chance
   (about 0.108): it reads the tint, not the digit, as in WSOL's background
-  variant. Guidance is judged here (running, resumable).
+  variant. Guidance is judged here (running, resumable). The search
+  chose weight 1 for guidance and the random-segment ablation (the grid's
+  lowest) and 100 for the unmasked one, on validation frame accuracies
+  of 0.09-0.16 with every validation top-1 at chance (0.095). Our
+  reading before the seeds, not measured: the provenance here marks whole
+  frames and a source's tint is on its own frames, so the penalty cannot
+  reach the tint; a tie is the likely outcome. Stored so far (2026-12-06):
+  the search and seeds 0-2 of guidance, 0-1 of each ablation; guidance −
+  temporal mix +0.002 [-0.010, +0.015] on 3 seeds, every clip top-1 still
+  at chance (0.107).
 """
 
 import os
