@@ -126,7 +126,7 @@ def headline(results=protocol.RESULTS):
         elif unrun:
             waiting.append(f"{family.name}: {'; '.join(unrun)} (not run yet)")
     text = common.markdown_table(rows, [
-        ("paper", "paper's figure", "{}"), ("comparison", "our comparison", "{}"),
+        ("paper", "paper's figure", "{}"), ("family", "our family", "{}"), ("comparison", "our comparison", "{}"),
         ("ours", "paired difference [95% interval]", "{}"), ("verdict", "verdict", "{}"),
     ])
     if waiting:

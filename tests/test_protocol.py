@@ -282,6 +282,7 @@ def test_the_headline_keeps_a_failed_control_out_of_the_verdicts(tmp_path):
     (tmp_path / f"{family.name}.json").write_text(json.dumps(stored))
     rows = summary.headline(results=str(tmp_path))
     assert "| reversed |" in rows  # the control's own row keeps its verdict
+    assert f"| {family.name} |" in rows  # each row names its family
     assert "not judged: its control fails" in rows and "| reproduced |" not in rows
     # Only the control ran: its row is shown, and the family's other figures wait on the construction.
     stored["summaries"][0]["comparisons"] = [stats]
