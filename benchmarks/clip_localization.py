@@ -64,8 +64,8 @@ Measured (TensorFlow, 10 seeds, 2026-12-06):
   seed 0's training clips, 200 batches of 32). Removing it did not close
   the gap: with the digit on every frame (`min_duration=1`, no such
   label), in exploration on seeds 100-102 (validation only, 3e-4),
-  temporal mix − plain was still -0.073, -0.035 and -0.063. The keypoint family runs the
-  paper's own batch mixing, of point clouds.
+  temporal mix − plain was still -0.073, -0.035 and -0.063. The keypoint
+  family runs the paper's own batch mixing, of point clouds.
 - `background` passes both controls: the probe reads the tint (train
   0.768, test 0.102, chance 0.1), and temporal mix − plain is +0.023
   [-0.019, +0.066] (not below). Every model's clip top-1 is at chance
