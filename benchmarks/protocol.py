@@ -591,11 +591,11 @@ def main(module, argv=None):
     """Runs a family's protocol from the command line.
 
     `module` defines `FAMILY` and `worker_trials(trials, settings)`; a module
-    with several constructions also defines `VARIANTS` (names, the default
-    first) and `family(variant)`, and takes `--variant`.
+    with several constructions also defines `VARIANTS` (names, or a dict
+    keyed by them, the default first) and `family(variant)`, and takes `--variant`.
     """
     family = module.FAMILY
-    variants = getattr(module, "VARIANTS", ())
+    variants = tuple(getattr(module, "VARIANTS", ()))  # Names, or a dict keyed by them.
     if variants:
         pre = argparse.ArgumentParser(add_help=False)
         pre.add_argument("--variant", choices=variants, default=variants[0])

@@ -27,6 +27,7 @@ FAMILIES = (
     ("decoy_ablations", None), ("ffr_guidance", None), ("edits_classification", None),
     ("wsol_digits", "objects"), ("wsol_digits", "background"),
     ("clip_localization", "objects"), ("clip_localization", "background"),
+    ("clip_localization", "paste"), ("clip_localization", "background_paste"),
     ("keypoint_localization", None),
 )
 START, END = "<!-- summary:start -->", "<!-- summary:end -->"

@@ -13,7 +13,14 @@ activation maps. Configurations:
 - `temporal_mix_random_mask`: the penalty with a random segment of the
   partner's length as provenance (ablation: fake provenance);
 - `temporal_mix_unmasked`: the mixed-label score's gradient penalised on
-  every frame (ablation: no mask).
+  every frame (ablation: no mask);
+- `paste_mix`, `paste_mix_guided`, `paste_mix_random_mask`,
+  `paste_mix_unmasked`: the same four with `kpg.layers.ProvenancePasteMix`
+  in place of the splice: each clip receives its partner's digit, cut out
+  by the digit's alpha, on every frame, so both digits show together (as
+  two videos' skeletons share one point cloud in SKP's batch mixing). The
+  partner owns only its pasted digit; the random-mask ablation takes the
+  pasted digit's mask of another clip in the batch.
 
 The penalty sums over a clip's T x H x W x C elements by default
 (`penalty_reduction="sum"`); `--penalty-reduction mean` averages them, so a
@@ -41,9 +48,13 @@ import keras_provguide as kpg
 
 CONFIGS = (
     "plain", "temporal_mix", "temporal_mix_guided", "temporal_mix_random_mask",
-    "temporal_mix_unmasked",
+    "temporal_mix_unmasked", "paste_mix", "paste_mix_guided", "paste_mix_random_mask",
+    "paste_mix_unmasked",
 )
-GUIDED = ("temporal_mix_guided", "temporal_mix_random_mask", "temporal_mix_unmasked")
+GUIDED = (
+    "temporal_mix_guided", "temporal_mix_random_mask", "temporal_mix_unmasked",
+    "paste_mix_guided", "paste_mix_random_mask", "paste_mix_unmasked",
+)
 NUM_CLASSES = 10
 
 
@@ -59,7 +70,10 @@ def load_data(num_train=1000, num_test=200, num_frames=4, image_size=32, seed=0,
 
 def training_data(train, config, batch_size, seed):
     """A `tf.data` pipeline of `(inputs, labels)` batches for one configuration."""
+    paste = config.startswith("paste_mix")
     keys = {"images": train["images"], "labels": train["labels"]}
+    if paste:
+        keys["provenance"] = train["provenance"]  # The digit's alpha: what the paste cuts out.
     # Autotuning off: it can stall each new epoch by up to 10 s (kpg.data.steady_epochs).
     dataset = kpg.data.steady_epochs(
         tf.data.Dataset.from_tensor_slices(keys).shuffle(len(train["labels"]), seed=seed))
@@ -69,15 +83,24 @@ def training_data(train, config, batch_size, seed):
             return {"images": batch["images"]}, tf.one_hot(batch["labels"], NUM_CLASSES)
 
         return dataset.map(one_hot).prefetch(2)
-    dataset = dataset.map(kpg.layers.ProvenanceTemporalMix(num_classes=NUM_CLASSES, seed=seed))
-    dataset = dataset.map(kpg.data.split_labels)
-    if config == "temporal_mix":
+    if paste:
+        mix = kpg.layers.ProvenancePasteMix(clips=True, num_classes=NUM_CLASSES, seed=seed)
+    else:
+        mix = kpg.layers.ProvenanceTemporalMix(num_classes=NUM_CLASSES, seed=seed)
+    dataset = dataset.map(mix).map(kpg.data.split_labels)
+    variant = config.split("_mix")[1]
+    if variant == "":
         dataset = dataset.map(lambda inputs, labels: ({"images": inputs["images"]}, labels))
-    if config == "temporal_mix_random_mask":
-        dataset = dataset.map(_random_segment_provenance)
-    if config == "temporal_mix_unmasked":
+    if variant == "_random_mask":
+        dataset = dataset.map(_another_clips_paste if paste else _random_segment_provenance)
+    if variant == "_unmasked":
         dataset = dataset.map(_whole_clip_penalty)
     return dataset.prefetch(2)
+
+
+def _another_clips_paste(inputs, labels):
+    """Each clip's provenance taken from the next clip of the batch: a pasted digit's shape, in the wrong place."""
+    return dict(inputs, provenance=tf.roll(inputs["provenance"], shift=1, axis=0)), labels
 
 
 def _random_segment_provenance(inputs, labels):

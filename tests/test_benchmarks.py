@@ -172,6 +172,24 @@ def test_clip_family_trains_a_trial_through_the_example():
     assert clip_localization.family("background").settings["background_bias"] == 0.9
 
 
+def test_clip_paste_variants_share_their_scenes_settings_and_train_the_paste_configs():
+    import clip_localization
+
+    for scenes, paste in (("objects", "paste"), ("background", "background_paste")):
+        temporal, pasted = clip_localization.family(scenes), clip_localization.family(paste)
+        # The same scenes, epochs and rate grid: the two families differ in the mix alone.
+        assert pasted.settings == temporal.settings and pasted.grids["plain"] == temporal.grids["plain"]
+        assert set(pasted.grids) == {"plain", "paste_mix", "paste_mix_guided", "paste_mix_random_mask",
+                                     "paste_mix_unmasked"}
+        assert pasted.controls == (("paste_mix", "plain"),) and pasted.name == f"clips_{paste}"
+        assert pasted.inherit == dict.fromkeys(clip_localization.penalised("paste_mix"), "paste_mix")
+    settings = dict(clip_localization.family("paste").settings, epochs=1, num_train=32, num_val=10, num_test=10)
+    (record,) = clip_localization.worker_trials([(0, "paste_mix_guided", 10.0)], settings)
+    assert {"frame_accuracy", "val_frame_accuracy"} <= set(record["metrics"])
+    with pytest.raises(ValueError, match="variant"):
+        clip_localization.family("cutmix")
+
+
 def test_absent_label_mass_counts_label_weight_on_sources_the_splice_hides():
     import clip_localization
 
@@ -529,6 +547,7 @@ def test_every_familys_pools_hold_at_least_500_examples_in_their_smallest_group(
     import keras_provguide as kpg
 
     groups = {"ffr": 4, "edits": 4, "wsol": 10, "wsol_background": 10, "clips": 10, "clips_background": 10,
+              "clips_paste": 10, "clips_background_paste": 10,
               "keypoints": keypoint_localization.SETTINGS["num_classes"]}
     families = [ffr_guidance.FAMILY, edits_classification.FAMILY, keypoint_localization.FAMILY,
                 *(module.family(v) for module in (wsol_digits, clip_localization) for v in module.VARIANTS)]
@@ -553,7 +572,8 @@ def test_every_penalised_configuration_trains_at_its_baselines_rate_and_the_defa
 
     examples = {"decoy": "decoy_digits", "ffr": "from_fake_to_real", "wsol": "wsol_cutmix_guidance",
                 "wsol_background": "wsol_cutmix_guidance", "clips": "action_localization",
-                "clips_background": "action_localization", "keypoints": "keypoint_action_localization"}
+                "clips_background": "action_localization", "clips_paste": "action_localization",
+                "clips_background_paste": "action_localization", "keypoints": "keypoint_action_localization"}
     families = [decoy_ablations.FAMILY, ffr_guidance.FAMILY, edits_classification.FAMILY,
                 keypoint_localization.FAMILY,
                 *(module.family(v) for module in (wsol_digits, clip_localization) for v in module.VARIANTS)]

@@ -124,6 +124,27 @@ def test_clip_ablations_keep_the_partner_length_and_change_only_the_mask():
     assert set(whole) == {"images", "provenance"} and float(tf.reduce_max(whole["provenance"])) == 0.0
 
 
+def test_clip_paste_configs_paste_the_partners_digit_and_their_ablations_change_only_the_mask():
+    import tensorflow as tf
+
+    example = _load("action_localization")
+    data = example.load_data(num_train=32, num_test=4, num_frames=3, seed=1)
+    true, labels = next(iter(example.training_data(data["train"], "paste_mix_guided", 32, seed=0)))
+    fake, fake_labels = next(iter(example.training_data(data["train"], "paste_mix_random_mask", 32, seed=0)))
+    plain, _ = next(iter(example.training_data(data["train"], "paste_mix", 32, seed=0)))
+    assert set(plain) == {"images"} and true["provenance"].shape == (32, 3, 32, 32, 1)
+    tf.debugging.assert_equal(plain["images"], true["images"])
+    tf.debugging.assert_equal(fake["images"], true["images"])
+    tf.debugging.assert_equal(fake_labels, labels)
+    # The partner owns only its digit: a small share of each clip, never all of it.
+    partner_share = 1.0 - tf.reduce_mean(true["provenance"], axis=[1, 2, 3, 4])
+    assert 0.0 < float(tf.reduce_mean(partner_share)) < 0.3
+    tf.debugging.assert_equal(fake["provenance"], tf.roll(true["provenance"], 1, axis=0))
+    results = example.main(["--configs", "paste_mix_guided", "--epochs", "1", "--num-train", "32",
+                            "--num-test", "8", "--num-frames", "3"])
+    assert all(0.0 <= results["paste_mix_guided"][key] <= 1.0 for key in ("top1_accuracy", "frame_accuracy"))
+
+
 def test_keypoint_action_localization_example():
     results = _load("keypoint_action_localization").main([
         "--configs", "skp", "batch_mix_guided", "--epochs", "1", "--num-train", "32", "--num-test", "8",

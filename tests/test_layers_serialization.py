@@ -24,6 +24,7 @@ LAYERS = {
     "ProvenanceResizeMix": (
         lambda: kpg.layers.ProvenanceResizeMix(scale_range=(0.2, 0.6), num_classes=4, seed=3), red_on_blue
     ),
+    "ProvenancePasteMix": (lambda: kpg.layers.ProvenancePasteMix(num_classes=4, seed=10), red_on_blue),
     "ProvenanceTemporalMix": (lambda: kpg.layers.ProvenanceTemporalMix(alpha=0.5, num_classes=4, seed=9), _clips),
     "RandomFlip": (lambda: kpg.layers.RandomFlip("horizontal", seed=4), red_on_blue),
     "RandomCrop": (lambda: kpg.layers.RandomCrop(8, 8, seed=5), red_on_blue),

@@ -135,6 +135,7 @@ print(f"recovered provenance: IoU {iou:.2f} with the pasted objects")
 | `Composite(scale_range, position_range)` | an object pasted on a background: provenance = the pasted alpha, plus the object's box |
 | `kpg.data.balanced_composites` | a set with the same count in every (class, background group) cell |
 | `ProvenanceCutMix(alpha)`, `ProvenanceResizeMix(scale_range)` | pairs mixed within the batch: provenance = share of source 0, `source_labels` `(B, 2)` |
+| `ProvenancePasteMix(label_mode, clips)` | images or clips with their objects' alpha as provenance: each receives its partner's object (copy-paste in the batch), provenance = share of source 0, labels by object area |
 | `ProvenanceTemporalMix(alpha)` | clips `(B, T, H, W, C)`: a run of frames from a partner clip, provenance over frames |
 | `ProvenanceBatchMix` | keypoint point clouds: two videos' points, each scored with its own label ([keypoint guide](keypoint_action_localization.md)) |
 | `RandomFlip`, `RandomCrop`, `RandomTranslation`, `RandomZoom`, `RandomRotation` | Keras's augmentation, with provenance and boxes moved by the same draw |

@@ -6,7 +6,8 @@ Every layer takes and returns a dict of batch arrays (`"images"`,
 `tf.data` pipeline, is seeded and serializable.
 
 - Synthesis: `Composite` (copy-paste), `ProvenanceCutMix`,
-  `ProvenanceResizeMix` (two-source image mixes), `ProvenanceTemporalMix`
+  `ProvenanceResizeMix` (two-source image mixes), `ProvenancePasteMix`
+  (a partner's object pasted on each image or clip, copy-paste), `ProvenanceTemporalMix`
   (two-source clip mixes, spliced in time), `edit_provenance` (generative
   edits).
 - Mask-aligned geometric augmentation: `RandomFlip`, `RandomCrop`,
@@ -35,6 +36,7 @@ from keras_provguide.layers.keypoint_layers import (
     PointDropout,
     ProvenanceBatchMix,
 )
+from keras_provguide.layers.paste_mix import ProvenancePasteMix
 from keras_provguide.layers.resize_mix import ProvenanceResizeMix
 from keras_provguide.layers.temporal_mix import ProvenanceTemporalMix
 
@@ -47,6 +49,7 @@ __all__ = [
     "PointDropout",
     "ProvenanceBatchMix",
     "ProvenanceCutMix",
+    "ProvenancePasteMix",
     "ProvenanceResizeMix",
     "ProvenanceTemporalMix",
     "RandomCrop",
