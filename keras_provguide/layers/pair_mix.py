@@ -36,11 +36,7 @@ class PairMix(base.ProvenanceLayer):
 
     def transform(self, data, seed):
         ops = self.backend
-        if BOUNDING_BOXES in data:
-            raise ValueError(
-                f"{type(self).__name__} mixes whole images; boxes of the mixed "
-                "sample are undefined. Drop 'bounding_boxes' before mixing."
-            )
+        self._reject_boxes(data)
         images = self._float(data[IMAGES])
         class_ids, num_classes = self._class_ids(data[LABELS])
         partners = self._partners(ops.shape(images)[0], seed)
@@ -82,6 +78,13 @@ class PairMix(base.ProvenanceLayer):
     def partner_boxes(self, batch, height, width, seed):
         """`(B, 4)` boxes `(x0, y0, x1, y1)` in pixels where the partner shows."""
         raise NotImplementedError
+
+    def _reject_boxes(self, data):
+        if BOUNDING_BOXES in data:
+            raise ValueError(
+                f"{type(self).__name__} mixes whole images; boxes of the mixed "
+                "sample are undefined. Drop 'bounding_boxes' before mixing."
+            )
 
     def _partners(self, batch, seed):
         """Each sample's partner index: a random cycle through the batch, so no sample draws itself."""

@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_provguide.keys import BOUNDING_BOXES, IMAGES, LABELS, PROVENANCE, SOURCE_LABELS
+from keras_provguide.keys import IMAGES, LABELS, PROVENANCE, SOURCE_LABELS
 from keras_provguide.layers import pair_mix
 
 
@@ -81,11 +81,7 @@ class ProvenancePasteMix(pair_mix.PairMix):
 
     def transform(self, data, seed):
         ops = self.backend
-        if BOUNDING_BOXES in data:
-            raise ValueError(
-                f"{type(self).__name__} mixes whole images; boxes of the mixed "
-                "sample are undefined. Drop 'bounding_boxes' before mixing."
-            )
+        self._reject_boxes(data)
         self._check_provenance(data[PROVENANCE])
         images = self._float(data[IMAGES])
         objects = self._float(data[PROVENANCE])
