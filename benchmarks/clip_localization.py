@@ -48,7 +48,12 @@ Constructions (`--variant`):
   next clip in the batch), the unmasked one penalises every element.
   Why: `objects` fails its controls with the splice and the reason is
   not found; `background`'s frame provenance marks whole frames, and the
-  tint sits on a source's own frames.
+  tint sits on a source's own frames. `background_paste` takes its
+  `plain` trials and probes from `background`'s store: the same scenes,
+  settings, seeds and code (copied, not retrained, 2026-12-06). `paste`
+  keeps `objects`' scenes, which hold no shortcut for a probe to find,
+  so like `objects` it cannot pass the probe control; it measures only
+  whether pasting helps plain training, and is not run yet.
 
 Pools (fixed by `protocol.POOL_SEED`): class-balanced validation and test
 sets of 5,000 clips each (500 per class), from digits no training clip uses.
