@@ -106,9 +106,25 @@ Measured (TensorFlow, 10 seeds, 2026-12-06):
   reading before the seeds, not measured: the provenance here marks whole
   frames and a source's tint is on its own frames, so the penalty cannot
   reach the tint; a tie is the likely outcome. Stored so far (2026-12-06):
-  the search and seeds 0-2 of guidance, 0-1 of each ablation; guidance −
-  temporal mix +0.002 [-0.010, +0.015] on 3 seeds, every clip top-1 still
-  at chance (0.107).
+  the search and seeds 0-3 of guidance, 0-2 of each ablation; guidance −
+  temporal mix +0.004 [-0.005, +0.013] on 4 seeds, every clip top-1 still
+  at chance.
+- `background_paste` passes both controls (2026-12-06, about 80 seconds a
+  paste trial): the probe is `background`'s, and digit paste − plain is
+  +0.149 [+0.094, +0.204], above on 10 of 10 seeds (test frame accuracy
+  0.096 and 0.245, clip top-1 0.108 and 0.141; paste chose 1e-3). A
+  pasted digit lands on a background of another class's tint, so the
+  tint predicts less of the mixed label, and the models begin to read
+  digits. Guidance is judged here (running, resumable). The search chose
+  weight 1000, the grid's top, for guidance and both ablations, on
+  validation frame accuracies close together (guidance 0.231, random
+  mask 0.228, unmasked 0.256, paste alone 0.224; 0.21-0.22 for every
+  configuration at weights 1-100). Stored so far (2026-12-06): seeds 0-3
+  of every configuration (about 2.5 minutes a penalised trial, 2 for the
+  unmasked one): guidance − paste +0.021 [-0.084, +0.126], − the
+  random-mask ablation +0.001 [-0.014, +0.017], − the unmasked one +0.023
+  [-0.038, +0.084], each 2 seeds above and 2 below; guidance's fixed
+  weights all lie between 0.239 and 0.278 on test.
 """
 
 import os
