@@ -119,12 +119,13 @@ Measured (TensorFlow, 10 seeds, 2026-12-06):
   weight 1000, the grid's top, for guidance and both ablations, on
   validation frame accuracies close together (guidance 0.231, random
   mask 0.228, unmasked 0.256, paste alone 0.224; 0.21-0.22 for every
-  configuration at weights 1-100). Stored so far (2026-12-06): seeds 0-3
-  of every configuration (about 2.5 minutes a penalised trial, 2 for the
-  unmasked one): guidance − paste +0.021 [-0.084, +0.126], − the
-  random-mask ablation +0.001 [-0.014, +0.017], − the unmasked one +0.023
-  [-0.038, +0.084], each 2 seeds above and 2 below; guidance's fixed
-  weights all lie between 0.239 and 0.278 on test.
+  configuration at weights 1-100). Stored so far (2026-12-06): seeds 0-4
+  of guidance and the random-mask ablation, 0-3 of the unmasked one
+  (about 2.5 minutes a penalised trial, 2 for the unmasked one):
+  guidance − paste +0.019 [-0.052, +0.090] (3 above, 2 below), − the
+  random-mask ablation -0.000 [-0.011, +0.011] (2 above, 3 below), − the
+  unmasked one +0.023 [-0.038, +0.084] on 4 seeds; guidance's fixed
+  weights all lie between 0.244 and 0.276 on test.
 """
 
 import os
