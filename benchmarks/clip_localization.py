@@ -240,9 +240,6 @@ def absent_label_mass(frames, batches=200, batch_size=32, seed=0):
     return {"label_mass": float(np.mean(mass)), "clip_share": float(np.mean(clips))}
 
 
-PENALTIES = ("_guided", "_random_mask", "_unmasked")
-
-
 def worker_trials(trials, settings):
     """Trains each `(seed, config, value)` on the active backend; yields its record."""
     example = common.load_example("action_localization")
@@ -252,7 +249,7 @@ def worker_trials(trials, settings):
         return common.border_probe(*(dict(data[name], images=data[name]["images"][:, 0]) for name in ("train", "test")))
 
     def train(config, value, data, seed, **inherited):
-        options = {"guidance_weight": value} if config.endswith(PENALTIES) else {"learning_rate": value}
+        options = {"guidance_weight": value} if config in example.GUIDED else {"learning_rate": value}
         result = example.run(
             config, data, seed=seed, epochs=settings["epochs"], batch_size=settings["batch_size"],
             penalty_reduction=settings["penalty_reduction"],
