@@ -20,7 +20,13 @@ activation maps. Configurations:
   by the digit's alpha, on every frame, so both digits show together (as
   two videos' skeletons share one point cloud in SKP's batch mixing). The
   partner owns only its pasted digit; the random-mask ablation takes the
-  pasted digit's mask of another clip in the batch.
+  pasted digit's mask of another clip in the batch;
+- `object_guided`, `object_random_mask`, `object_unmasked`: no synthesis;
+  each clip's provenance is its own digit's alpha, so everything else
+  (the background included) is non-target, as Decoy-MNIST's swatch
+  (Ross et al.'s right-for-the-right-reasons setting); the random-mask
+  ablation takes another clip's digit alpha, the unmasked one penalises
+  every element.
 
 The penalty sums over a clip's T x H x W x C elements by default
 (`penalty_reduction="sum"`); `--penalty-reduction mean` averages them, so a
@@ -49,11 +55,12 @@ import keras_provguide as kpg
 CONFIGS = (
     "plain", "temporal_mix", "temporal_mix_guided", "temporal_mix_random_mask",
     "temporal_mix_unmasked", "paste_mix", "paste_mix_guided", "paste_mix_random_mask",
-    "paste_mix_unmasked",
+    "paste_mix_unmasked", "object_guided", "object_random_mask", "object_unmasked",
 )
 GUIDED = (
     "temporal_mix_guided", "temporal_mix_random_mask", "temporal_mix_unmasked",
     "paste_mix_guided", "paste_mix_random_mask", "paste_mix_unmasked",
+    "object_guided", "object_random_mask", "object_unmasked",
 )
 NUM_CLASSES = 10
 
@@ -70,36 +77,39 @@ def load_data(num_train=1000, num_test=200, num_frames=4, image_size=32, seed=0,
 
 def training_data(train, config, batch_size, seed):
     """A `tf.data` pipeline of `(inputs, labels)` batches for one configuration."""
-    paste = config.startswith("paste_mix")
+    synthesis = config.split("_")[0]  # plain, temporal, paste or object
     keys = {"images": train["images"], "labels": train["labels"]}
-    if paste:
+    if synthesis in ("paste", "object"):
         keys["provenance"] = train["provenance"]  # The digit's alpha: what the paste cuts out.
     # Autotuning off: it can stall each new epoch by up to 10 s (kpg.data.steady_epochs).
     dataset = kpg.data.steady_epochs(
         tf.data.Dataset.from_tensor_slices(keys).shuffle(len(train["labels"]), seed=seed))
     dataset = dataset.batch(batch_size, drop_remainder=True)
-    if config == "plain":
+    if synthesis in ("plain", "object"):
         def one_hot(batch):
-            return {"images": batch["images"]}, tf.one_hot(batch["labels"], NUM_CLASSES)
+            inputs = {key: batch[key] for key in ("images", "provenance") if key in batch}
+            return inputs, tf.one_hot(batch["labels"], NUM_CLASSES)
 
-        return dataset.map(one_hot).prefetch(2)
-    if paste:
-        mix = kpg.layers.ProvenancePasteMix(clips=True, num_classes=NUM_CLASSES, seed=seed)
+        dataset = dataset.map(one_hot)
+        variant = config[len(synthesis):]
     else:
-        mix = kpg.layers.ProvenanceTemporalMix(num_classes=NUM_CLASSES, seed=seed)
-    dataset = dataset.map(mix).map(kpg.data.split_labels)
-    variant = config.split("_mix")[1]
-    if variant == "":
+        if synthesis == "paste":
+            mix = kpg.layers.ProvenancePasteMix(clips=True, num_classes=NUM_CLASSES, seed=seed)
+        else:
+            mix = kpg.layers.ProvenanceTemporalMix(num_classes=NUM_CLASSES, seed=seed)
+        dataset = dataset.map(mix).map(kpg.data.split_labels)
+        variant = config.split("_mix")[1]
+    if variant == "" and synthesis != "plain":
         dataset = dataset.map(lambda inputs, labels: ({"images": inputs["images"]}, labels))
     if variant == "_random_mask":
-        dataset = dataset.map(_another_clips_paste if paste else _random_segment_provenance)
+        dataset = dataset.map(_random_segment_provenance if synthesis == "temporal" else _another_clips_paste)
     if variant == "_unmasked":
         dataset = dataset.map(_whole_clip_penalty)
     return dataset.prefetch(2)
 
 
 def _another_clips_paste(inputs, labels):
-    """Each clip's provenance taken from the next clip of the batch: a pasted digit's shape, in the wrong place."""
+    """Each clip's provenance taken from the next clip of the batch: a digit's shape, in the wrong place."""
     return dict(inputs, provenance=tf.roll(inputs["provenance"], shift=1, axis=0)), labels
 
 

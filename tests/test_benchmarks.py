@@ -190,6 +190,23 @@ def test_clip_paste_variants_share_their_scenes_settings_and_train_the_paste_con
         clip_localization.family("cutmix")
 
 
+def test_clip_object_variant_judges_guidance_against_plain_on_the_tinted_scenes():
+    import clip_localization
+
+    background, objects = clip_localization.family("background"), clip_localization.family("background_object")
+    # The same scenes, epochs and rate grid as `background`, whose plain trials it shares.
+    assert objects.settings == background.settings and objects.grids["plain"] == background.grids["plain"]
+    assert objects.name == "clips_background_object" and objects.controls == ()
+    guided, random_mask, unmasked = clip_localization.penalised("object")
+    assert set(objects.grids) == {"plain", guided, random_mask, unmasked}
+    assert objects.comparisons == ((guided, "plain"), (guided, random_mask), (guided, unmasked))
+    assert objects.inherit == dict.fromkeys((guided, random_mask, unmasked), "plain")
+    assert objects.full_grid == (guided,) and objects.labels[guided] == "guidance (digit as target)"
+    settings = dict(objects.settings, epochs=1, num_train=32, num_val=10, num_test=10)
+    (record,) = clip_localization.worker_trials([(0, "object_random_mask", 10.0)], settings)
+    assert {"frame_accuracy", "val_frame_accuracy"} <= set(record["metrics"])
+
+
 def test_absent_label_mass_counts_label_weight_on_sources_the_splice_hides():
     import clip_localization
 
@@ -547,7 +564,7 @@ def test_every_familys_pools_hold_at_least_500_examples_in_their_smallest_group(
     import keras_provguide as kpg
 
     groups = {"ffr": 4, "edits": 4, "wsol": 10, "wsol_background": 10, "clips": 10, "clips_background": 10,
-              "clips_paste": 10, "clips_background_paste": 10,
+              "clips_paste": 10, "clips_background_paste": 10, "clips_background_object": 10,
               "keypoints": keypoint_localization.SETTINGS["num_classes"]}
     families = [ffr_guidance.FAMILY, edits_classification.FAMILY, keypoint_localization.FAMILY,
                 *(module.family(v) for module in (wsol_digits, clip_localization) for v in module.VARIANTS)]
@@ -573,7 +590,8 @@ def test_every_penalised_configuration_trains_at_its_baselines_rate_and_the_defa
     examples = {"decoy": "decoy_digits", "ffr": "from_fake_to_real", "wsol": "wsol_cutmix_guidance",
                 "wsol_background": "wsol_cutmix_guidance", "clips": "action_localization",
                 "clips_background": "action_localization", "clips_paste": "action_localization",
-                "clips_background_paste": "action_localization", "keypoints": "keypoint_action_localization"}
+                "clips_background_paste": "action_localization", "clips_background_object": "action_localization",
+                "keypoints": "keypoint_action_localization"}
     families = [decoy_ablations.FAMILY, ffr_guidance.FAMILY, edits_classification.FAMILY,
                 keypoint_localization.FAMILY,
                 *(module.family(v) for module in (wsol_digits, clip_localization) for v in module.VARIANTS)]

@@ -145,6 +145,34 @@ def test_clip_paste_configs_paste_the_partners_digit_and_their_ablations_change_
     assert all(0.0 <= results["paste_mix_guided"][key] <= 1.0 for key in ("top1_accuracy", "frame_accuracy"))
 
 
+def test_clip_object_configs_mark_each_clips_own_digit_and_their_ablations_change_only_the_mask():
+    import tensorflow as tf
+
+    example = _load("action_localization")
+    data = example.load_data(num_train=32, num_test=4, num_frames=3, seed=1, background_bias=0.9)
+    true, labels = next(iter(example.training_data(data["train"], "object_guided", 32, seed=0)))
+    fake, fake_labels = next(iter(example.training_data(data["train"], "object_random_mask", 32, seed=0)))
+    whole, _ = next(iter(example.training_data(data["train"], "object_unmasked", 32, seed=0)))
+    plain, plain_labels = next(iter(example.training_data(data["train"], "plain", 32, seed=0)))
+    # No synthesis: the plain batch, with each clip's own digit alpha as provenance.
+    assert set(plain) == {"images"} and labels.shape == (32, 10)
+    tf.debugging.assert_equal(true["images"], plain["images"])
+    tf.debugging.assert_equal(labels, plain_labels)
+    # Each clip's provenance is its own digit's alpha (the clip found by its pixels).
+    flat = data["train"]["images"].reshape(32, -1)
+    for clip, mask in zip(true["images"].numpy(), true["provenance"].numpy()):
+        (index,) = np.flatnonzero((flat == clip.reshape(1, -1)).all(axis=1))
+        np.testing.assert_array_equal(mask, data["train"]["provenance"][index])
+    assert 0.0 < float(tf.reduce_mean(true["provenance"])) < 0.3  # the digit, never the background
+    tf.debugging.assert_equal(fake["images"], true["images"])
+    tf.debugging.assert_equal(fake_labels, labels)
+    tf.debugging.assert_equal(fake["provenance"], tf.roll(true["provenance"], 1, axis=0))
+    assert float(tf.reduce_max(whole["provenance"])) == 0.0
+    results = example.main(["--configs", "object_guided", "--epochs", "1", "--num-train", "32",
+                            "--num-test", "8", "--num-frames", "3"])
+    assert all(0.0 <= results["object_guided"][key] <= 1.0 for key in ("top1_accuracy", "frame_accuracy"))
+
+
 def test_keypoint_action_localization_example():
     results = _load("keypoint_action_localization").main([
         "--configs", "skp", "batch_mix_guided", "--epochs", "1", "--num-train", "32", "--num-test", "8",
