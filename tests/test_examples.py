@@ -168,9 +168,7 @@ def test_clip_object_configs_mark_each_clips_own_digit_and_their_ablations_chang
     tf.debugging.assert_equal(fake_labels, labels)
     tf.debugging.assert_equal(fake["provenance"], tf.roll(true["provenance"], 1, axis=0))
     assert float(tf.reduce_max(whole["provenance"])) == 0.0
-    results = example.main(["--configs", "object_guided", "--epochs", "1", "--num-train", "32",
-                            "--num-test", "8", "--num-frames", "3"])
-    assert all(0.0 <= results["object_guided"][key] <= 1.0 for key in ("top1_accuracy", "frame_accuracy"))
+    # A penalised object configuration trains end to end in `test_benchmarks.py`'s clip object test.
 
 
 def test_keypoint_action_localization_example():
