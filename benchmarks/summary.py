@@ -28,7 +28,7 @@ FAMILIES = (
     ("wsol_digits", "objects"), ("wsol_digits", "background"),
     ("clip_localization", "objects"), ("clip_localization", "background"),
     ("clip_localization", "paste"), ("clip_localization", "background_paste"),
-    ("clip_localization", "background_object"),
+    ("clip_localization", "background_object"), ("clip_localization", "background_object_wide"),
     ("keypoint_localization", None),
 )
 START, END = "<!-- summary:start -->", "<!-- summary:end -->"

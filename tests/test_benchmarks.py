@@ -192,6 +192,7 @@ def test_clip_paste_variants_share_their_scenes_settings_and_train_the_paste_con
 
 def test_clip_object_variant_judges_guidance_against_plain_on_the_tinted_scenes():
     import clip_localization
+    import protocol
 
     background, objects = clip_localization.family("background"), clip_localization.family("background_object")
     # The same scenes, epochs and rate grid as `background`, whose plain trials it shares.
@@ -202,6 +203,13 @@ def test_clip_object_variant_judges_guidance_against_plain_on_the_tinted_scenes(
     assert objects.comparisons == ((guided, "plain"), (guided, random_mask), (guided, unmasked))
     assert objects.inherit == dict.fromkeys((guided, random_mask, unmasked), "plain")
     assert objects.full_grid == (guided,) and objects.labels[guided] == "guidance (digit as target)"
+    # The wide variant differs in its penalised grids alone, which go on from the registered top.
+    wide = clip_localization.family("background_object_wide")
+    assert wide.name == "clips_background_object_wide" and wide.settings == objects.settings
+    assert {c: g for c, g in wide.grids.items() if c != "plain"} == {
+        c: protocol.Grid("guidance_weight", clip_localization.WIDE_WEIGHTS) for c in (guided, random_mask, unmasked)}
+    assert wide.grids["plain"] == objects.grids["plain"] and wide.comparisons == objects.comparisons
+    assert clip_localization.WIDE_WEIGHTS[0] == objects.grids[guided].values[-1]
     settings = dict(objects.settings, epochs=1, num_train=32, num_val=10, num_test=10)
     (record,) = clip_localization.worker_trials([(0, "object_random_mask", 10.0)], settings)
     assert {"frame_accuracy", "val_frame_accuracy"} <= set(record["metrics"])
@@ -565,6 +573,7 @@ def test_every_familys_pools_hold_at_least_500_examples_in_their_smallest_group(
 
     groups = {"ffr": 4, "edits": 4, "wsol": 10, "wsol_background": 10, "clips": 10, "clips_background": 10,
               "clips_paste": 10, "clips_background_paste": 10, "clips_background_object": 10,
+              "clips_background_object_wide": 10,
               "keypoints": keypoint_localization.SETTINGS["num_classes"]}
     families = [ffr_guidance.FAMILY, edits_classification.FAMILY, keypoint_localization.FAMILY,
                 *(module.family(v) for module in (wsol_digits, clip_localization) for v in module.VARIANTS)]
@@ -591,6 +600,7 @@ def test_every_penalised_configuration_trains_at_its_baselines_rate_and_the_defa
                 "wsol_background": "wsol_cutmix_guidance", "clips": "action_localization",
                 "clips_background": "action_localization", "clips_paste": "action_localization",
                 "clips_background_paste": "action_localization", "clips_background_object": "action_localization",
+                "clips_background_object_wide": "action_localization",
                 "keypoints": "keypoint_action_localization"}
     families = [decoy_ablations.FAMILY, ffr_guidance.FAMILY, edits_classification.FAMILY,
                 keypoint_localization.FAMILY,
