@@ -71,7 +71,7 @@ Constructions (`--variant`):
   `background_object` with the weight grid `WIDE_WEIGHTS` (1e3-1e6) for
   the penalised configurations. Why: the clip penalty is averaged over a
   clip's 12,288 elements, and on a plain-trained model weight 1000, the
-  registered grid's top, makes it about a fifth of the loss (measured
+  registered grid's top, makes it a tenth to a fifth of the loss (measured
   before this variant's runs; see `WIDE_WEIGHTS`), while Decoy's summed
   penalty works at 0.1-100. Every penalty on `background_paste` chose
   1000, and on `background_object`'s search every validation top-1 stayed
@@ -188,10 +188,12 @@ RATES = {"objects": (1e-4, 3e-4, 1e-3, 3e-3), "background": (3e-4, 1e-3, 3e-3, 1
 EPOCHS = {"objects": 40, "background": 20}
 WEIGHTS = (1.0, 10.0, 100.0, 1000.0)
 # The mean-reduced penalty of a plain-trained clip model is small: on seed
-# 0's tinted training clips after 15 plain epochs at 1e-2 (2026-12-07) it
-# was 9.3e-5 against a cross-entropy of 0.46, so weight 1000, `WEIGHTS`'s
-# top, makes it a fifth of the loss and 100 a fiftieth. The wide grid goes
-# on from that top, to where the penalty outweighs the loss.
+# 0's tinted training clips after 15 plain epochs at 1e-2, `penalty_scale()`
+# gave 5.2e-5 against a cross-entropy of 0.51 (2026-12-07; a first, ad hoc
+# measurement of the same, in two fits, 9.3e-5 against 0.46). Weight 1000,
+# `WEIGHTS`'s top, makes it a tenth to a fifth of the loss, and 100 a
+# hundredth to a fiftieth. The wide grid goes on from that top, to where
+# the penalty outweighs the loss.
 WIDE_WEIGHTS = (1e3, 1e4, 1e5, 1e6)
 # Each variant: (scenes, mix). The scenes set the data, epochs and rates; the
 # mix (`examples/action_localization.py`) the synthesis and its provenance.
@@ -302,6 +304,37 @@ def absent_label_mass(frames, batches=200, batch_size=32, seed=0):
         mass.append((weights * absent).sum(1))
         clips.append(absent.any(1))
     return {"label_mass": float(np.mean(mass)), "clip_share": float(np.mean(clips))}
+
+
+def penalty_scale(num_train=600, epochs=15, learning_rate=1e-2, seed=0, batch_size=32):
+    """The guidance penalty of a plain-trained clip model beside its loss: what a weight multiplies.
+
+    Trains `plain` on the tinted training clips of `seed` as the family
+    does, then returns, on the first training batch, `{"penalty_mean",
+    "penalty_sum", "cross_entropy"}`: the penalty with each clip's digit as
+    provenance, averaged (the family's `penalty_reduction`) and summed over
+    a clip's elements, and the batch's mean cross-entropy.
+    """
+    import keras
+
+    import keras_provguide as kpg
+
+    example = common.load_example("action_localization")
+    train = example.load_data(num_train, num_test=8, seed=seed, background_bias=0.9)["train"]
+    keras.utils.set_random_seed(seed)
+    shape = train["images"].shape[1:]
+    localizer = kpg.models.ClipLocalizer(example.NUM_CLASSES, input_shape=shape,
+                                         backbone=kpg.models.small_resnet(shape[1:], batchnorm_momentum=0.9))
+    model = kpg.GuidedModel(localizer, guidance_weight=0.0)  # As `example.run` trains `plain`.
+    model.guidance_enabled = False
+    model.compile(keras.optimizers.Adam(learning_rate), keras.losses.CategoricalCrossentropy(from_logits=True))
+    model.fit(example.training_data(train, "plain", batch_size, seed), epochs=epochs, verbose=0)
+    images, provenance, labels = (train[key][:batch_size] for key in ("images", "provenance", "labels"))
+    logits = localizer.predict(images, verbose=0)
+    loss = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+    return {f"penalty_{reduction}": kpg.guidance_penalty(localizer, images, provenance, labels,
+                                                         penalty_reduction=reduction)
+            for reduction in ("mean", "sum")} | {"cross_entropy": float(np.mean(keras.ops.convert_to_numpy(loss)))}
 
 
 def worker_trials(trials, settings):

@@ -215,6 +215,15 @@ def test_clip_object_variant_judges_guidance_against_plain_on_the_tinted_scenes(
     assert {"frame_accuracy", "val_frame_accuracy"} <= set(record["metrics"])
 
 
+def test_penalty_scale_reports_the_plain_models_penalty_in_both_reductions():
+    import clip_localization
+
+    scale = clip_localization.penalty_scale(num_train=32, epochs=1, batch_size=16)
+    # The mean is the sum over a clip's 4 x 32 x 32 x 3 elements, divided by their count.
+    assert scale["penalty_sum"] > 0 and scale["cross_entropy"] > 0
+    np.testing.assert_allclose(scale["penalty_mean"] * 4 * 32 * 32 * 3, scale["penalty_sum"], rtol=1e-4)
+
+
 def test_absent_label_mass_counts_label_weight_on_sources_the_splice_hides():
     import clip_localization
 
