@@ -66,7 +66,11 @@ Constructions (`--variant`):
   guidance tied its ablations on `background_paste`, and our reading is
   that there the provenance cannot reach the tint; this variant asks
   whether it separates where it can. As Decoy, it has no synthesis to
-  control; the probe control is `background`'s.
+  control; the probe control is `background`'s. Stored so far
+  (2026-12-07, about 2 minutes a penalised trial): the search's guidance
+  and random-mask trials and two of the unmasked one's. At every weight
+  (1-1000) guidance's validation top-1 stays at chance (0.094-0.096) and
+  its frame accuracy at 0.09-0.12, where plain's chosen rate gave 0.123.
 - `background_object_wide` (`clips_background_object_wide`, 2026-12-07):
   `background_object` with the weight grid `WIDE_WEIGHTS` (1e3-1e6) for
   the penalised configurations. Why: the clip penalty is averaged over a
@@ -166,9 +170,11 @@ Measured (TensorFlow, 10 seeds, 2026-12-06):
   penalty on its own class never touches the tint that predicts that
   class; it only keeps the partner's class off that background, which
   does not predict the partner's class. As in `background`, the
-  provenance cannot reach the shortcut. A variant whose provenance marks
-  only each source's digit (the background nobody's) would let it; it is
-  not built.
+  provenance cannot reach the shortcut; `background_object` (below) marks
+  only each clip's digit, without a mix. A second reading, measured after
+  these runs (`penalty_scale`): at weight 1000, the grid's top, the
+  penalty is a tenth to a fifth of a plain-trained model's loss, so the
+  grid may sit below where the penalty acts (`background_object_wide`).
 """
 
 import os
