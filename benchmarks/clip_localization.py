@@ -67,10 +67,11 @@ Constructions (`--variant`):
   that there the provenance cannot reach the tint; this variant asks
   whether it separates where it can. As Decoy, it has no synthesis to
   control; the probe control is `background`'s. Stored so far
-  (2026-12-07, about 2 minutes a penalised trial): the search's guidance
-  and random-mask trials and two of the unmasked one's. At every weight
-  (1-1000) guidance's validation top-1 stays at chance (0.094-0.096) and
-  its frame accuracy at 0.09-0.12, where plain's chosen rate gave 0.123.
+  (2026-12-07, about 2 minutes a penalised trial): the search, complete.
+  It chose weight 1 for guidance, 1000 for both ablations. At every
+  weight (1-1000) every validation top-1 stays at chance (0.092-0.097),
+  and frame accuracy lies at 0.06-0.12, where plain's chosen rate gave
+  0.123. No evaluation seed yet.
 - `background_object_wide` (`clips_background_object_wide`, 2026-12-07):
   `background_object` with the weight grid `WIDE_WEIGHTS` (1e3-1e6) for
   the penalised configurations. Why: the clip penalty is averaged over a
