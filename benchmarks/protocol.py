@@ -18,7 +18,11 @@ WSOL, clips, keypoints), fixed before any of its runs:
    `Family` refuses grids of unequal size. A penalised configuration trains
    at the learning rate its baseline chose (`Family.inherit`): the penalty
    is added to the baseline's recipe, so a comparison of the two differs in
-   the penalty alone. The baselines are searched first.
+   the penalty alone. The baselines are searched first. Where the
+   baseline's choice cannot serve the method (a shortcut learner whose
+   every rate scores at chance), a family may fix the penalised
+   configurations' rate instead (`Family.fixed`), stated with its reason
+   before any of their runs.
 4. **Evaluation seeds fixed in advance**, disjoint from the search and pool
    seeds: `EVAL_SEEDS` (10) for a family's main comparison, `EVAL_SEEDS_30`
    where the effect is under 3 points, on the family's main backend, and
@@ -119,6 +123,9 @@ class Family:
         inherit: `{config: baseline}`: `config` trains at the value of
             `baseline`'s grid that the search chose for `baseline` (its
             learning rate), besides its own grid's value.
+        fixed: `{config: {hyperparameter: value}}`: what `config` trains at,
+            fixed before the run, in place of inheriting a choice (a
+            configuration is in `inherit` or in `fixed`, not both).
         defaults: `{hyperparameter: value}`: what the worker trains at when
             the hyperparameter is not passed; one for each inherited grid.
             An inherited value equal to the default is not passed, so the
@@ -139,6 +146,7 @@ class Family:
     control_rule: str = "above"
     main_backend: str = "tensorflow"
     inherit: dict = dataclasses.field(default_factory=dict)
+    fixed: dict = dataclasses.field(default_factory=dict)
     defaults: dict = dataclasses.field(default_factory=dict)
 
     def planned_seeds(self, backend):
@@ -171,6 +179,12 @@ class Family:
                     f"Expected `defaults` to give the worker's default {self.grids[base].name!r} "
                     f"(inherited by {config!r}), received {self.defaults}."
                 )
+        for config, values in self.fixed.items():
+            if config not in self.grids or config in self.inherit or not isinstance(values, dict):
+                raise ValueError(
+                    f"Expected `fixed` to map configurations of {sorted(self.grids)} that inherit "
+                    f"nothing to `{{hyperparameter: value}}`, received {config!r}: {values!r}."
+                )
 
 
 def tuned_grids(configs, penalised, weights, rates):
@@ -184,9 +198,10 @@ def inherited(family, chosen):
 
     Only configurations whose baseline is in `chosen` appear; a value equal
     to the worker's default (`family.defaults`) is left out, as the worker
-    trains at it anyway.
+    trains at it anyway. The values a family fixes (`family.fixed`) are
+    always there.
     """
-    options = {}
+    options = {config: dict(values) for config, values in family.fixed.items()}
     for config, base in family.inherit.items():
         if base in chosen:
             name = family.grids[base].name
@@ -514,6 +529,9 @@ def _value_text(family, config, value):
 def _chosen_text(family, chosen, config, value):
     """The chosen value, and for a configuration that inherits, its baseline's chosen value too."""
     text = _value_text(family, config, value)
+    if value is not None and config in family.fixed:
+        fixed = ", ".join(f"{name.replace('_', ' ')} {v:g}" for name, v in family.fixed[config].items())
+        return f"{text}, at a fixed {fixed}"
     base = family.inherit.get(config)
     if value is None or base not in chosen:
         return text

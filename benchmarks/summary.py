@@ -29,6 +29,7 @@ FAMILIES = (
     ("clip_localization", "objects"), ("clip_localization", "background"),
     ("clip_localization", "paste"), ("clip_localization", "background_paste"),
     ("clip_localization", "background_object"), ("clip_localization", "background_object_wide"),
+    ("clip_localization", "background_object_digit_rate"),
     ("keypoint_localization", None),
 )
 START, END = "<!-- summary:start -->", "<!-- summary:end -->"

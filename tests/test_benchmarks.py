@@ -210,6 +210,13 @@ def test_clip_object_variant_judges_guidance_against_plain_on_the_tinted_scenes(
         c: protocol.Grid("guidance_weight", clip_localization.WIDE_WEIGHTS) for c in (guided, random_mask, unmasked)}
     assert wide.grids["plain"] == objects.grids["plain"] and wide.comparisons == objects.comparisons
     assert clip_localization.WIDE_WEIGHTS[0] == objects.grids[guided].values[-1]
+    # The digit-rate variant fixes its penalised configurations' rate instead of inheriting plain's.
+    digit = clip_localization.family("background_object_digit_rate")
+    assert digit.settings == objects.settings and digit.grids["plain"] == objects.grids["plain"]
+    assert digit.inherit == {} and digit.fixed == dict.fromkeys(
+        (guided, random_mask, unmasked), {"learning_rate": clip_localization.DIGIT_RATE})
+    assert clip_localization.DIGIT_RATE in clip_localization.RATES["objects"]
+    assert all(digit.grids[c].values == clip_localization.DIGIT_RATE_WEIGHTS for c in (guided, random_mask, unmasked))
     settings = dict(objects.settings, epochs=1, num_train=32, num_val=10, num_test=10)
     (record,) = clip_localization.worker_trials([(0, "object_random_mask", 10.0)], settings)
     assert {"frame_accuracy", "val_frame_accuracy"} <= set(record["metrics"])
@@ -582,7 +589,7 @@ def test_every_familys_pools_hold_at_least_500_examples_in_their_smallest_group(
 
     groups = {"ffr": 4, "edits": 4, "wsol": 10, "wsol_background": 10, "clips": 10, "clips_background": 10,
               "clips_paste": 10, "clips_background_paste": 10, "clips_background_object": 10,
-              "clips_background_object_wide": 10,
+              "clips_background_object_wide": 10, "clips_background_object_digit_rate": 10,
               "keypoints": keypoint_localization.SETTINGS["num_classes"]}
     families = [ffr_guidance.FAMILY, edits_classification.FAMILY, keypoint_localization.FAMILY,
                 *(module.family(v) for module in (wsol_digits, clip_localization) for v in module.VARIANTS)]
@@ -610,13 +617,14 @@ def test_every_penalised_configuration_trains_at_its_baselines_rate_and_the_defa
                 "clips_background": "action_localization", "clips_paste": "action_localization",
                 "clips_background_paste": "action_localization", "clips_background_object": "action_localization",
                 "clips_background_object_wide": "action_localization",
+                "clips_background_object_digit_rate": "action_localization",
                 "keypoints": "keypoint_action_localization"}
     families = [decoy_ablations.FAMILY, ffr_guidance.FAMILY, edits_classification.FAMILY,
                 keypoint_localization.FAMILY,
                 *(module.family(v) for module in (wsol_digits, clip_localization) for v in module.VARIANTS)]
     for family in families:
         penalised = {c for c, grid in family.grids.items() if grid.name == "guidance_weight"}
-        assert set(family.inherit) == penalised, family.name
+        assert set(family.inherit) | set(family.fixed) == penalised, family.name
         for name, value in family.defaults.items():
             if family.name == "edits":
                 run = edits_classification.train_one

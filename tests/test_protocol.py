@@ -356,6 +356,33 @@ def test_a_penalised_configuration_trains_at_its_baselines_chosen_rate(tmp_path,
     assert len(open(output).readlines()) == len(records)
 
 
+def test_a_fixed_rate_trains_the_penalised_configuration_at_it_whatever_the_baseline_chose(tmp_path, monkeypatch):
+    # base chooses 0.2 on the search seed; "method" trains at its fixed 0.3 instead.
+    script = tmp_path / "toy_family6.py"
+    script.write_text(textwrap.dedent(TOY_FAMILY.format(
+        benchmarks=os.path.abspath(BENCHMARKS), controls=(), extra='fixed={"method": {"learning_rate": 0.3}},')))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import toy_family6
+
+    output = str(tmp_path / "toy.jsonl")
+    (summary,) = protocol.main(toy_family6, ["--backends", "jax", "--output", output])
+    records = [json.loads(line) for line in open(output)]
+    method = [r for r in records if r["config"] == "method"]
+    assert len(method) == 2 + 3
+    assert all(r["inherited"] == {"learning_rate": 0.3} for r in method)
+    assert all(r["metrics"]["rate"] == 0.3 for r in method if r["seed"] != SEARCH)  # the worker received it
+    assert all(r["inherited"] == {} for r in records if r["config"] == "base")
+    assert summary["chosen"] == {"base": 0.2, "method": 1.0}
+    # 0.6 + 0.1 against 0.5 + 0.1: no bonus for the inherited rate 0.2, which method never got.
+    assert summary["comparisons"][0]["per_seed"] == pytest.approx([0.1, 0.1, 0.1])
+    assert "guidance weight 1, at a fixed learning rate 0.3" in open(str(tmp_path / "toy.md")).read()
+    with pytest.raises(ValueError, match="inherit nothing"):
+        _family(inherit={"method": "base"}, defaults={"learning_rate": 0.1},
+                fixed={"method": {"learning_rate": 0.3}})
+    with pytest.raises(ValueError, match="inherit nothing"):
+        _family(fixed={"missing": {"learning_rate": 0.3}})
+
+
 def test_an_inherited_default_keeps_the_trials_stored_before_the_rule(tmp_path):
     # Trials of "method" stored without inherited values trained at the worker's
     # default; when the baseline chooses that default they are the same trials.
