@@ -222,13 +222,26 @@ def test_clip_object_variant_judges_guidance_against_plain_on_the_tinted_scenes(
     assert {"frame_accuracy", "val_frame_accuracy"} <= set(record["metrics"])
 
 
-def test_penalty_scale_reports_the_plain_models_penalty_in_both_reductions():
+def test_tint_sensitivity_retints_only_the_background_and_bounds_the_penalty_from_the_logit_change():
     import clip_localization
 
-    scale = clip_localization.penalty_scale(num_train=32, epochs=1, batch_size=16)
-    # The mean is the sum over a clip's 4 x 32 x 32 x 3 elements, divided by their count.
-    assert scale["penalty_sum"] > 0 and scale["cross_entropy"] > 0
-    np.testing.assert_allclose(scale["penalty_mean"] * 4 * 32 * 32 * 3, scale["penalty_sum"], rtol=1e-4)
+    example = common.load_example("action_localization")
+    tinted = example.load_data(32, num_test=8, seed=3, background_bias=0.9)["train"]
+    plain = example.load_data(32, num_test=8, seed=3, background_bias=None)["train"]
+    # The counterfactual is built as the scenes are: their own tints give the tinted clips back.
+    np.testing.assert_allclose(clip_localization.retinted(plain, tinted["background_classes"]), tinted["images"],
+                               atol=1e-6)
+    other = clip_localization.retinted(plain, (tinted["background_classes"] + 1) % 10)
+    digit = np.broadcast_to(tinted["provenance"], other.shape) == 1.0
+    np.testing.assert_array_equal(other[digit], tinted["images"][digit])  # the digit is untouched
+    assert np.all(np.abs(other - tinted["images"]).reshape(32, -1).max(1) > 0.05)  # every tint moved
+    result = clip_localization.tint_sensitivity(num_train=32, epochs=1, batch_size=16)
+    assert result["elements"] == 4 * 32 * 32 * 3 and result["change_norm_sq"] > 0
+    # A mean of per-clip ratios, so by Titu's lemma at least mean(change)^2 / mean(|d|^2).
+    assert result["least_penalty_sum"] >= result["logit_change"] ** 2 / result["change_norm_sq"] - 1e-9
+    assert result["penalty_sum"] > 0 and result["cross_entropy"] > 0
+    # The family's reduction averages the penalty over a clip's 4 x 32 x 32 x 3 elements.
+    np.testing.assert_allclose(result["penalty_mean"] * result["elements"], result["penalty_sum"], rtol=1e-4)
 
 
 def test_absent_label_mass_counts_label_weight_on_sources_the_splice_hides():
