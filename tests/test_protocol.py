@@ -1,5 +1,6 @@
 """The evidence protocol (`benchmarks/protocol.py`): what it selects, counts and pairs, on known numbers."""
 
+import importlib
 import json
 import os
 import sys
@@ -170,12 +171,16 @@ if __name__ == "__main__":
 '''
 
 
-def test_a_whole_run_gives_equal_trials_reports_intervals_and_resumes(tmp_path, monkeypatch):
-    script = tmp_path / "toy_family.py"
-    script.write_text(textwrap.dedent(TOY_FAMILY.format(
-        benchmarks=os.path.abspath(BENCHMARKS), controls=(), extra="")))
+def _toy_family(tmp_path, monkeypatch, name, controls=(), extra=""):
+    """`TOY_FAMILY` written to `tmp_path/<name>.py` with its `controls` and `extra` fields, imported."""
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(TOY_FAMILY.format(
+        benchmarks=os.path.abspath(BENCHMARKS), controls=controls, extra=extra)))
     monkeypatch.syspath_prepend(str(tmp_path))
-    import toy_family
+    return importlib.import_module(name)
+
+
+def test_a_whole_run_gives_equal_trials_reports_intervals_and_resumes(tmp_path, monkeypatch):
+    toy_family = _toy_family(tmp_path, monkeypatch, "toy_family")
 
     output = str(tmp_path / "toy.jsonl")
     (summary,) = protocol.main(toy_family, ["--backends", "jax", "--output", output])
@@ -200,11 +205,7 @@ def test_a_whole_run_gives_equal_trials_reports_intervals_and_resumes(tmp_path, 
 
 
 def test_the_search_seed_is_refused_as_an_evaluation_seed(tmp_path, capsys, monkeypatch):
-    script = tmp_path / "toy_family2.py"
-    script.write_text(textwrap.dedent(TOY_FAMILY.format(
-        benchmarks=os.path.abspath(BENCHMARKS), controls=(), extra="")))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    import toy_family2
+    toy_family2 = _toy_family(tmp_path, monkeypatch, "toy_family2")
 
     with pytest.raises(SystemExit):
         protocol.main(toy_family2, ["--seeds", str(SEARCH), "--output", str(tmp_path / "x.jsonl")])
@@ -214,11 +215,7 @@ def test_the_search_seed_is_refused_as_an_evaluation_seed(tmp_path, capsys, monk
 def test_failed_positive_controls_stop_the_run_before_any_other_configuration(tmp_path, monkeypatch):
     # The toy's "base" scores 0.1 below "method" on every seed, so "base over
     # method" as the synthesis control fails, and "method" must never train.
-    script = tmp_path / "toy_family3.py"
-    script.write_text(textwrap.dedent(TOY_FAMILY.format(
-        benchmarks=os.path.abspath(BENCHMARKS), controls=(("base", "base"),), extra="")))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    import toy_family3
+    toy_family3 = _toy_family(tmp_path, monkeypatch, "toy_family3", controls=(("base", "base"),))
 
     output = str(tmp_path / "toy.jsonl")
     with pytest.raises(SystemExit, match="positive controls failed"):
@@ -230,11 +227,7 @@ def test_failed_positive_controls_stop_the_run_before_any_other_configuration(tm
 
 
 def test_a_control_short_of_its_planned_seeds_is_running_not_passed(tmp_path, monkeypatch):
-    script = tmp_path / "toy_family4.py"
-    script.write_text(textwrap.dedent(TOY_FAMILY.format(
-        benchmarks=os.path.abspath(BENCHMARKS), controls=(("method", "base"),), extra="")))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    import toy_family4
+    toy_family4 = _toy_family(tmp_path, monkeypatch, "toy_family4", controls=(("method", "base"),))
 
     (summary,) = protocol.main(toy_family4, ["--backends", "jax", "--output", str(tmp_path / "toy.jsonl")])
     assert "| passes |" in open(str(tmp_path / "toy.md")).read()
@@ -331,12 +324,8 @@ def test_a_not_below_control_passes_a_tie_and_fails_a_loss():
 def test_a_penalised_configuration_trains_at_its_baselines_chosen_rate(tmp_path, monkeypatch):
     # The toy's base chooses rate 0.2 on the search seed; "method" inherits it,
     # so every one of its trials, search and evaluation, trains at 0.2.
-    script = tmp_path / "toy_family5.py"
-    script.write_text(textwrap.dedent(TOY_FAMILY.format(
-        benchmarks=os.path.abspath(BENCHMARKS), controls=(),
-        extra='inherit={"method": "base"}, defaults={"learning_rate": 0.1},')))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    import toy_family5
+    toy_family5 = _toy_family(tmp_path, monkeypatch, "toy_family5",
+                              extra='inherit={"method": "base"}, defaults={"learning_rate": 0.1},')
 
     output = str(tmp_path / "toy.jsonl")
     (summary,) = protocol.main(toy_family5, ["--backends", "jax", "--output", output])
@@ -358,11 +347,7 @@ def test_a_penalised_configuration_trains_at_its_baselines_chosen_rate(tmp_path,
 
 def test_a_fixed_rate_trains_the_penalised_configuration_at_it_whatever_the_baseline_chose(tmp_path, monkeypatch):
     # base chooses 0.2 on the search seed; "method" trains at its fixed 0.3 instead.
-    script = tmp_path / "toy_family6.py"
-    script.write_text(textwrap.dedent(TOY_FAMILY.format(
-        benchmarks=os.path.abspath(BENCHMARKS), controls=(), extra='fixed={"method": {"learning_rate": 0.3}},')))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    import toy_family6
+    toy_family6 = _toy_family(tmp_path, monkeypatch, "toy_family6", extra='fixed={"method": {"learning_rate": 0.3}},')
 
     output = str(tmp_path / "toy.jsonl")
     (summary,) = protocol.main(toy_family6, ["--backends", "jax", "--output", output])
