@@ -48,10 +48,21 @@ def _wsol_fixture(root):
     return os.path.join(root, "metadata"), os.path.join(root, "images")
 
 
+def _small_backbone_for_vgg16(recipe, monkeypatch):
+    """The recipe's `--backbone vgg16` builds a small ResNet: for tests whose subject is not the backbone.
+
+    `test_wsol_cub_recipe_runs_end_to_end[cutmix_guided-last]` still trains VGG16 itself.
+    """
+    monkeypatch.setitem(recipe.BACKBONES, "vgg16", lambda shape, weights=None: recipe.kpg.models.small_resnet(shape))
+
+
 @pytest.mark.parametrize("config, select", [("cutmix_guided", "last"), ("resizemix", "best")])
-def test_wsol_cub_recipe_runs_end_to_end(tmp_path, config, select, capsys):
+def test_wsol_cub_recipe_runs_end_to_end(tmp_path, config, select, capsys, monkeypatch):
     metadata, images = _wsol_fixture(str(tmp_path))
-    results = _load("wsol_cub").main([
+    recipe = _load("wsol_cub")
+    if select == "best":
+        _small_backbone_for_vgg16(recipe, monkeypatch)  # this case is about selection; the other trains VGG16
+    results = recipe.main([
         "--metadata-root", metadata, "--data-root", images, "--config", config, "--select", select,
         "--weights", "none", "--image-size", "32", "--batch-size", "4", "--epochs", "2",
         "--verbose", "0", "--output-dir", str(tmp_path / "run"),
@@ -228,8 +239,7 @@ def test_wsol_cub_recipe_counts_a_class_seen_in_val_only(tmp_path, monkeypatch):
     metadata, images = _wsol_fixture(str(tmp_path))
     _add_val_only_class(metadata, images)
     recipe = _load("wsol_cub")
-    # The class count is the subject here, not VGG16 (the end-to-end test trains that): a small backbone.
-    monkeypatch.setitem(recipe.BACKBONES, "vgg16", lambda shape, weights=None: recipe.kpg.models.small_resnet(shape))
+    _small_backbone_for_vgg16(recipe, monkeypatch)  # the class count is the subject, not VGG16
     argv = ["--metadata-root", metadata, "--data-root", images, "--config", "cam", "--weights", "none",
             "--image-size", "32", "--batch-size", "4", "--epochs", "1", "--verbose", "0"]
     results = recipe.main(argv + ["--output-dir", str(tmp_path / "run")])
