@@ -603,9 +603,11 @@ def test_every_familys_pools_hold_at_least_500_examples_in_their_smallest_group(
     groups = {"ffr": 4, "edits": 4, "wsol": 10, "wsol_background": 10, "clips": 10, "clips_background": 10,
               "clips_paste": 10, "clips_background_paste": 10, "clips_background_object": 10,
               "clips_background_object_wide": 10, "clips_background_object_digit_rate": 10,
-              "keypoints": keypoint_localization.SETTINGS["num_classes"]}
-    families = [ffr_guidance.FAMILY, edits_classification.FAMILY, keypoint_localization.FAMILY,
-                *(module.family(v) for module in (wsol_digits, clip_localization) for v in module.VARIANTS)]
+              "keypoints": keypoint_localization.SETTINGS["num_classes"],
+              "keypoints_low_weights": keypoint_localization.SETTINGS["num_classes"]}
+    families = [ffr_guidance.FAMILY, edits_classification.FAMILY,
+                *(module.family(v) for module in (wsol_digits, clip_localization, keypoint_localization)
+                  for v in module.VARIANTS)]
     for family in families:
         for split in ("num_val", "num_test"):
             assert family.settings[split] // groups[family.name] >= protocol.MIN_GROUP_SIZE, (family.name, split)
@@ -631,10 +633,10 @@ def test_every_penalised_configuration_trains_at_its_baselines_rate_and_the_defa
                 "clips_background_paste": "action_localization", "clips_background_object": "action_localization",
                 "clips_background_object_wide": "action_localization",
                 "clips_background_object_digit_rate": "action_localization",
-                "keypoints": "keypoint_action_localization"}
+                "keypoints": "keypoint_action_localization", "keypoints_low_weights": "keypoint_action_localization"}
     families = [decoy_ablations.FAMILY, ffr_guidance.FAMILY, edits_classification.FAMILY,
-                keypoint_localization.FAMILY,
-                *(module.family(v) for module in (wsol_digits, clip_localization) for v in module.VARIANTS)]
+                *(module.family(v) for module in (wsol_digits, clip_localization, keypoint_localization)
+                  for v in module.VARIANTS)]
     for family in families:
         penalised = {c for c, grid in family.grids.items() if grid.name == "guidance_weight"}
         assert set(family.inherit) | set(family.fixed) == penalised, family.name
@@ -822,3 +824,20 @@ def test_epoch_stall_bad_arguments_exit_with_a_message(capsys):
     with pytest.raises(SystemExit):
         epoch_stall.main(["--pause", "-1"])
     assert "expected --pause >= 0, received -1.0" in capsys.readouterr().err
+
+
+def test_keypoint_low_weights_variant_changes_only_the_penalised_grids_and_meets_the_default_at_its_lowest():
+    import keypoint_localization
+    import protocol
+
+    default, low = (keypoint_localization.family(v) for v in ("default", "low_weights"))
+    assert (default.name, low.name) == ("keypoints", "keypoints_low_weights")
+    assert low.settings == default.settings and low.comparisons == default.comparisons
+    assert low.inherit == default.inherit and low.fixed == default.fixed == {}
+    for config, grid in low.grids.items():
+        expected = (protocol.Grid("guidance_weight", keypoint_localization.LOW_WEIGHTS)
+                    if config in keypoint_localization.PENALISED else default.grids[config])
+        assert grid == expected, config
+    assert keypoint_localization.LOW_WEIGHTS[-1] == keypoint_localization.WEIGHTS[0]
+    with pytest.raises(ValueError, match=r"Expected a variant in \('default', 'low_weights'\), received 'high'"):
+        keypoint_localization.family("high")

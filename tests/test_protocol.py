@@ -286,6 +286,31 @@ def test_the_headline_keeps_a_failed_control_out_of_the_verdicts(tmp_path):
     assert f"{family.name}: {'; '.join(unjudged)} (its control fails)" in rows
 
 
+def test_the_headline_shows_a_variants_copied_baseline_row_once(tmp_path, monkeypatch):
+    import json
+
+    import summary
+
+    monkeypatch.setattr(summary, "FAMILIES", (("keypoint_localization", "default"),
+                                              ("keypoint_localization", "low_weights")))
+    control = dict(protocol.paired([0.04, 0.05, 0.03]), method="batch_mix", reference="skp", verdict="reproduced")
+    guided = dict(protocol.paired([0.01, 0.02, 0.03]), method="batch_mix_guided", reference="batch_mix",
+                  verdict="reproduced")
+    rows = [{"config": c, "seeds": 3, "mean": 0.5} for c in ("skp", "batch_mix", "batch_mix_guided")]
+    for name, comparisons in (("keypoints", [control, guided]), ("keypoints_low_weights", [control])):
+        stored = {"summaries": [{"backend": "jax", "rows": rows, "probes": [], "controls": [control],
+                                 "comparisons": comparisons}]}
+        (tmp_path / f"{name}.json").write_text(json.dumps(stored))
+    text = summary.headline(results=str(tmp_path))
+    assert text.count("SKP + batch mixing − SKP |") == 1  # the same figure, comparison and numbers: once
+    assert "| keypoints | SKP + batch mixing + guidance − SKP + batch mixing |" in text
+    assert "keypoints_low_weights: UCF101-24 AP@0.5 38.0 → 39.7 (+ guidance) (not run yet)" in text
+    # A variant's own numbers for the same comparison are a row of their own.
+    stored["summaries"][0]["comparisons"] = [dict(control, **protocol.paired([0.01, 0.0, 0.02]))]
+    (tmp_path / "keypoints_low_weights.json").write_text(json.dumps(stored))
+    assert summary.headline(results=str(tmp_path)).count("SKP + batch mixing − SKP |") == 2
+
+
 def test_the_summary_replaces_only_what_lies_between_its_markers():
     import summary
 
