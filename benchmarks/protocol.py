@@ -489,7 +489,8 @@ def report(family, summaries):
         for row in summary["search"]:
             search.append({"backend": backend, "config": label(row["config"]),
                            "value": _value_text(family, row["config"], row["value"]),
-                           "val": f"{row['val']:.3f}", "mark": "chosen" if row["chosen"] else ""})
+                           "val": f"{row['val']:.3f}",
+                           "mark": _edge_text(family, row["config"], row["value"]) if row["chosen"] else ""})
     if probe_rows:
         parts.append("Positive control 1, the shortcut is real (a probe that sees only the shortcut):\n\n"
                      + common.markdown_table(probe_rows, [
@@ -517,7 +518,20 @@ def report(family, summaries):
     parts.append("The search (validation only):\n\n" + common.markdown_table(search, [
         ("backend", "backend", "{}"), ("config", "configuration", "{}"), ("value", "value", "{}"),
         ("val", f"val. {family.metric}", "{}"), ("mark", "", "{}")]))
+    edges = sorted({f"{row['config']} ({row['backend']})" for row in search if "grid's" in row["mark"]})
+    if edges:
+        parts.append(f"Chosen at its grid's edge, where the best value may lie beyond the grid: {', '.join(edges)}.")
     return "\n\n".join(parts) + "\n"
+
+
+def _edge_text(family, config, value):
+    """"chosen", and which end of its grid when `value` is the lowest or highest of several."""
+    values = family.grids[config].values
+    if len(values) > 1 and value == min(values):
+        return "chosen: the grid's lowest"
+    if len(values) > 1 and value == max(values):
+        return "chosen: the grid's highest"
+    return "chosen"
 
 
 def _value_text(family, config, value):
