@@ -24,7 +24,8 @@ import protocol  # noqa: E402
 
 # Every family: its benchmark module and construction, in the order of the papers' tables.
 FAMILIES = (
-    ("decoy_ablations", None), ("ffr_guidance", None), ("edits_classification", None),
+    ("decoy_ablations", None), ("ffr_guidance", "default"), ("ffr_guidance", "centred"),
+    ("edits_classification", "default"), ("edits_classification", "centred"),
     ("wsol_digits", "objects"), ("wsol_digits", "background"),
     ("clip_localization", "objects"), ("clip_localization", "background"),
     ("clip_localization", "paste"), ("clip_localization", "background_paste"),

@@ -600,14 +600,14 @@ def test_every_familys_pools_hold_at_least_500_examples_in_their_smallest_group(
 
     import keras_provguide as kpg
 
-    groups = {"ffr": 4, "edits": 4, "wsol": 10, "wsol_background": 10, "clips": 10, "clips_background": 10,
+    groups = {"ffr": 4, "ffr_centred": 4, "edits": 4, "edits_centred": 4,
+              "wsol": 10, "wsol_background": 10, "clips": 10, "clips_background": 10,
               "clips_paste": 10, "clips_background_paste": 10, "clips_background_object": 10,
               "clips_background_object_wide": 10, "clips_background_object_digit_rate": 10,
               "keypoints": keypoint_localization.SETTINGS["num_classes"],
               "keypoints_low_weights": keypoint_localization.SETTINGS["num_classes"]}
-    families = [ffr_guidance.FAMILY, edits_classification.FAMILY,
-                *(module.family(v) for module in (wsol_digits, clip_localization, keypoint_localization)
-                  for v in module.VARIANTS)]
+    families = [module.family(v) for module in (ffr_guidance, edits_classification, wsol_digits, clip_localization,
+                                                keypoint_localization) for v in module.VARIANTS]
     for family in families:
         for split in ("num_val", "num_test"):
             assert family.settings[split] // groups[family.name] >= protocol.MIN_GROUP_SIZE, (family.name, split)
@@ -627,21 +627,22 @@ def test_every_penalised_configuration_trains_at_its_baselines_rate_and_the_defa
     import ffr_guidance
     import keypoint_localization
 
-    examples = {"decoy": "decoy_digits", "ffr": "from_fake_to_real", "wsol": "wsol_cutmix_guidance",
+    examples = {"decoy": "decoy_digits", "ffr": "from_fake_to_real", "ffr_centred": "from_fake_to_real",
+                "wsol": "wsol_cutmix_guidance",
                 "wsol_background": "wsol_cutmix_guidance", "clips": "action_localization",
                 "clips_background": "action_localization", "clips_paste": "action_localization",
                 "clips_background_paste": "action_localization", "clips_background_object": "action_localization",
                 "clips_background_object_wide": "action_localization",
                 "clips_background_object_digit_rate": "action_localization",
                 "keypoints": "keypoint_action_localization", "keypoints_low_weights": "keypoint_action_localization"}
-    families = [decoy_ablations.FAMILY, ffr_guidance.FAMILY, edits_classification.FAMILY,
-                *(module.family(v) for module in (wsol_digits, clip_localization, keypoint_localization)
-                  for v in module.VARIANTS)]
+    families = [decoy_ablations.FAMILY,
+                *(module.family(v) for module in (ffr_guidance, edits_classification, wsol_digits, clip_localization,
+                                                  keypoint_localization) for v in module.VARIANTS)]
     for family in families:
         penalised = {c for c, grid in family.grids.items() if grid.name == "guidance_weight"}
         assert set(family.inherit) | set(family.fixed) == penalised, family.name
         for name, value in family.defaults.items():
-            if family.name == "edits":
+            if family.name.startswith("edits"):
                 run = edits_classification.train_one
             else:
                 run = common.load_example(examples[family.name]).run
@@ -841,3 +842,41 @@ def test_keypoint_low_weights_variant_changes_only_the_penalised_grids_and_meets
     assert keypoint_localization.LOW_WEIGHTS[-1] == keypoint_localization.WEIGHTS[0]
     with pytest.raises(ValueError, match=r"Expected a variant in \('default', 'low_weights'\), received 'high'"):
         keypoint_localization.family("high")
+
+
+def _one_three_place(value):
+    """`value`'s place in the series ..., 0.1, 0.3, 1, 3, 10, ...: 0 for 1, 1 for 3, 2 for 10."""
+    import math
+
+    decade = math.floor(math.log10(value) + 1e-9)
+    mantissa = value / 10.0 ** decade
+    assert math.isclose(mantissa, 1.0) or math.isclose(mantissa, 3.0), value
+    return 2 * decade + (0 if math.isclose(mantissa, 1.0) else 1)
+
+
+@pytest.mark.parametrize("module_name", ["ffr_guidance", "edits_classification"])
+def test_a_centred_variant_holds_every_backends_default_choice_inside_each_grid(module_name):
+    import importlib
+    import json
+    import os
+
+    import protocol
+
+    module = importlib.import_module(module_name)
+    default, centred = module.family("default"), module.family("centred")
+    assert centred.name == f"{default.name}_centred"
+    for field in ("settings", "comparisons", "controls", "inherit", "fixed", "eval_seeds", "full_grid", "labels"):
+        assert getattr(centred, field) == getattr(default, field), field
+    with open(os.path.join(protocol.RESULTS, f"{default.name}.json")) as file:
+        summaries = json.load(file)["summaries"]
+    assert summaries and all(summary["chosen"] for summary in summaries)
+    for summary in summaries:
+        for config, value in summary["chosen"].items():
+            old, new = default.grids[config].values, centred.grids[config].values
+            assert len(new) == len(old) and min(new) < value < max(new), (summary["backend"], config, value, new)
+            # The same steps: both grids are runs of consecutive values of the 1-3-10 series.
+            for grid in (old, new):
+                places = [_one_three_place(v) for v in grid]
+                assert places == list(range(places[0], places[0] + len(grid))), grid
+    with pytest.raises(ValueError, match=r"Expected a variant in \('default', 'centred'\), received 'wide'"):
+        module.family("wide")
