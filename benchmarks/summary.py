@@ -30,7 +30,7 @@ FAMILIES = (
     ("clip_localization", "objects"), ("clip_localization", "background"),
     ("clip_localization", "paste"), ("clip_localization", "background_paste"),
     ("clip_localization", "background_object"), ("clip_localization", "background_object_wide"),
-    ("clip_localization", "background_object_digit_rate"),
+    ("clip_localization", "background_object_digit_rate"), ("clip_localization", "background_paste_centred"),
     ("keypoint_localization", "default"), ("keypoint_localization", "low_weights"),
 )
 START, END = "<!-- summary:start -->", "<!-- summary:end -->"

@@ -183,6 +183,15 @@ def test_clip_paste_variants_share_their_scenes_settings_and_train_the_paste_con
                                      "paste_mix_unmasked"}
         assert pasted.controls == (("paste_mix", "plain"),) and pasted.name == f"clips_{paste}"
         assert pasted.inherit == dict.fromkeys(clip_localization.penalised("paste_mix"), "paste_mix")
+    # The centred variant moves the penalised grids alone, until the default's choice (1000) lies inside.
+    default, centred = (clip_localization.family(v) for v in ("background_paste", "background_paste_centred"))
+    assert (centred.settings, centred.inherit, centred.comparisons) == (
+        default.settings, default.inherit, default.comparisons)
+    for config, grid in centred.grids.items():
+        moved = config in clip_localization.penalised("paste_mix")
+        assert grid.values == (clip_localization.PASTE_CENTRED_WEIGHTS if moved else default.grids[config].values)
+    assert min(clip_localization.PASTE_CENTRED_WEIGHTS) < max(clip_localization.WEIGHTS) < max(
+        clip_localization.PASTE_CENTRED_WEIGHTS)
     settings = dict(clip_localization.family("paste").settings, epochs=1, num_train=32, num_val=10, num_test=10)
     (record,) = clip_localization.worker_trials([(0, "paste_mix_guided", 10.0)], settings)
     assert {"frame_accuracy", "val_frame_accuracy"} <= set(record["metrics"])
@@ -604,6 +613,7 @@ def test_every_familys_pools_hold_at_least_500_examples_in_their_smallest_group(
               "wsol": 10, "wsol_background": 10, "clips": 10, "clips_background": 10,
               "clips_paste": 10, "clips_background_paste": 10, "clips_background_object": 10,
               "clips_background_object_wide": 10, "clips_background_object_digit_rate": 10,
+              "clips_background_paste_centred": 10,
               "keypoints": keypoint_localization.SETTINGS["num_classes"],
               "keypoints_low_weights": keypoint_localization.SETTINGS["num_classes"]}
     families = [module.family(v) for module in (ffr_guidance, edits_classification, wsol_digits, clip_localization,
@@ -634,6 +644,7 @@ def test_every_penalised_configuration_trains_at_its_baselines_rate_and_the_defa
                 "clips_background_paste": "action_localization", "clips_background_object": "action_localization",
                 "clips_background_object_wide": "action_localization",
                 "clips_background_object_digit_rate": "action_localization",
+                "clips_background_paste_centred": "action_localization",
                 "keypoints": "keypoint_action_localization", "keypoints_low_weights": "keypoint_action_localization"}
     families = [decoy_ablations.FAMILY,
                 *(module.family(v) for module in (ffr_guidance, edits_classification, wsol_digits, clip_localization,
