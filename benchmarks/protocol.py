@@ -25,7 +25,9 @@ WSOL, clips, keypoints), fixed before any of its runs:
    before any of their runs. A choice at either end of its grid is marked
    in the report (the best value may lie beyond it); the grid is then moved
    in a variant registered before its runs, not widened for one
-   configuration alone.
+   configuration alone. Below a penalised configuration's lowest weight
+   lies its baseline, which the family compares anyway: that edge bounds
+   the method less than the others do.
 4. **Evaluation seeds fixed in advance**, disjoint from the search and pool
    seeds: `EVAL_SEEDS` (10) for a family's main comparison, `EVAL_SEEDS_30`
    where the effect is under 3 points, on the family's main backend, and
