@@ -47,6 +47,26 @@ the two grids share (the probe, both baselines, and every penalised trial at
 weight 1, same settings and seeds) are copied from the default family's
 store, not retrained.
 
+Measured (TensorFlow, seeds 0-9, 2026-12-07; 59 new trials, 23 minutes,
+24 s a trial), frame-AP@0.5 on the fixed test pool:
+
+- the search chose weight 1 again for guidance (validation 0.731, 0.732,
+  0.737, 0.737 at 0.03-1; the default grid had 0.668 at 10), so its best
+  weight is bracketed now; both ablations chose 0.03, the lowest (random
+  provenance 0.724 at 0.03 against 0.619 at 1, unmasked 0.722 against
+  0.594): an ablation's best is to be nearly switched off, where it is
+  batch mixing;
+- guidance at every fixed weight: 0.520, 0.516, 0.514, 0.508 (0.03-1),
+  batch mixing alone 0.518: the penalty never lifts frame-AP, at any
+  weight from 0.03 to 1000;
+- guidance - batch mixing -0.010 [-0.030, +0.011] (as before: the same
+  trials); against random provenance -0.017 [-0.033, +0.000] (1 seed of
+  10 above), a tie; against the unmasked penalty -0.013 [-0.024, -0.001]
+  (2 above), reversed. The default family's +0.031 over the unmasked
+  penalty came from that ablation being held at weight 1, where it hurts
+  most; given weights below 1, as the method had, it recovers to batch
+  mixing's level and the difference turns.
+
 Batch mixing here is the SKP authors' (their follow-up, Nagano et al.,
 arXiv 2608.25701): each mixed clip scored from its own groups with its own
 label (`ProvenanceBatchMix`'s `"per_source"` mode), switched on after 8
