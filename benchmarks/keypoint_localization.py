@@ -83,8 +83,10 @@ guided one), frame-AP@0.5 on the fixed test pool:
   above): not below, so guidance is judged;
 - guidance - batch mixing -0.010 [-0.030, +0.011] (2 above): a tie; against
   random provenance +0.013 [-0.004, +0.030] (9 above): a tie; against the
-  unmasked penalty +0.031 [+0.004, +0.059] (9 above): true provenance beats
-  no mask;
+  unmasked penalty +0.031 [+0.004, +0.059] (9 above): true provenance beat
+  no mask with the ablation held at weight 1, its grid's lowest (given
+  weights below 1 in `low_weights`, the ablation recovers and the
+  difference turns: -0.013 [-0.024, -0.001]);
 - every fixed weight: 1 gives 0.508, 10 0.476, 100 0.374, 1000 0.227
   (batch mixing alone 0.518). The search chose 1, the grid's lowest value:
   the penalty only acts on the context path by which the two clips meet,
