@@ -67,6 +67,17 @@ Measured (TensorFlow, seeds 0-9, 2026-12-07; 59 new trials, 23 minutes,
   most; given weights below 1, as the method had, it recovers to batch
   mixing's level and the difference turns.
 
+torch and JAX, seeds 0-2 each with their own searches (2026-12-07; 24 new
+trials each, 9 minutes of training on JAX, 11 on torch): guidance chose 0.03 (torch,
+the lowest) and 0.1 (JAX), both ablations 0.03 on both; every comparison a
+tie at 3 seeds: guidance - batch mixing +0.000 [-0.022, +0.023] (torch),
++0.006 [-0.032, +0.044] (JAX); against random provenance +0.000 and
++0.007; against the unmasked penalty +0.002 and +0.011. Guidance at each
+fixed weight 0.03-1: 0.550, 0.550, 0.544, 0.554 (torch) and 0.593, 0.594,
+0.582, 0.571 (JAX). On all three backends, the lower the weight the closer
+every penalised configuration comes to batch mixing, and none rises above
+it.
+
 Batch mixing here is the SKP authors' (their follow-up, Nagano et al.,
 arXiv 2608.25701): each mixed clip scored from its own groups with its own
 label (`ProvenanceBatchMix`'s `"per_source"` mode), switched on after 8
