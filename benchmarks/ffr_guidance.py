@@ -68,6 +68,17 @@ penalised configuration 0.003-0.1 (`VARIANTS["centred"]`); four trials per
 configuration; search seed `protocol.SEARCH_SEED`, never reported. The
 trials both grids hold (same settings, seed, configuration, value and
 inherited rate) are copied from `ffr.jsonl`, not retrained.
+
+Stored so far (TensorFlow, 2026-12-07, running, resumable; about 20 s a
+trial): the search and the controls' 30 seeds, and seeds 0-9 of the rest.
+ERM keeps 1e-2, now inside its grid (0.066 at 3e-2, 0.000 at 1e-1). FFR's
+real phase chose 3e-6, the lowest again (0.856, against 0.852 at 3e-5): the
+less the real phase moves the synthetic model, the better, here. Pooling
+chose 3e-2, its highest (0.752, against 0.578 at 1e-2); guidance 0.1, its
+highest; both ablations 0.03. FFR - ERM +0.531 [+0.479, +0.582] (30 of 30
+seeds above). At 10 seeds of 30, no verdict yet: guidance - FFR +0.013
+[-0.001, +0.027], against the random box -0.014 [-0.020, -0.008] and
+against the unmasked penalty -0.017 [-0.023, -0.011].
 """
 
 import os
