@@ -331,8 +331,7 @@ def labels(mix):
 
 def family(variant="objects"):
     """The clip family of `variant`, one of `VARIANTS`."""
-    if variant not in VARIANTS:
-        raise ValueError(f"Expected a variant in {tuple(VARIANTS)}, received {variant!r}.")
+    protocol.check_variant(VARIANTS, variant)
     scenes, mix = VARIANTS[variant]
     guided, random_mask, unmasked = penalised(mix)
     name = {"objects": "clips", "background": "clips_background"}.get(variant, f"clips_{variant}")

@@ -153,8 +153,7 @@ VARIANTS = {"default": (RATES, WEIGHTS), "centred": ((3e-3, 1e-2, 3e-2, 1e-1), (
 
 def family(variant="default"):
     """The edits family of `variant`, one of `VARIANTS`: the same data, settings and seeds, its own grids."""
-    if variant not in VARIANTS:
-        raise ValueError(f"Expected a variant in {tuple(VARIANTS)}, received {variant!r}.")
+    protocol.check_variant(VARIANTS, variant)
     rates, weights = VARIANTS[variant]
     return protocol.Family(
         name="edits" if variant == "default" else f"edits_{variant}",

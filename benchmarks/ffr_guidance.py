@@ -107,8 +107,7 @@ VARIANTS = {
 
 def family(variant="default"):
     """The FFR family of `variant`, one of `VARIANTS`: the same data, settings and seeds, its own grids."""
-    if variant not in VARIANTS:
-        raise ValueError(f"Expected a variant in {tuple(VARIANTS)}, received {variant!r}.")
+    protocol.check_variant(VARIANTS, variant)
     grids = VARIANTS[variant]
     return protocol.Family(
         name="ffr" if variant == "default" else f"ffr_{variant}",

@@ -170,8 +170,7 @@ VARIANTS = {"default": WEIGHTS, "low_weights": LOW_WEIGHTS}  # each variant: its
 
 def family(variant="default"):
     """The keypoint family of `variant`, one of `VARIANTS`: the same data, settings and baselines, its own weights."""
-    if variant not in VARIANTS:
-        raise ValueError(f"Expected a variant in {tuple(VARIANTS)}, received {variant!r}.")
+    protocol.check_variant(VARIANTS, variant)
     return protocol.Family(
         name="keypoints" if variant == "default" else f"keypoints_{variant}",
         grids=protocol.tuned_grids(LABELS, PENALISED, VARIANTS[variant], RATES),

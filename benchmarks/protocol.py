@@ -459,6 +459,12 @@ def figure(family, summaries, path):
     common.write_bytes(path, lambda file: fig.savefig(file, format="png", dpi=110))
 
 
+def check_variant(variants, variant):
+    """Refuses a `variant` not among `variants` (names, or a dict keyed by them), naming them."""
+    if variant not in variants:
+        raise ValueError(f"Expected a variant in {tuple(variants)}, received {variant!r}.")
+
+
 def report(family, summaries):
     """The family's Markdown: controls, selected results, paired differences, fixed weights."""
     label = family.labels.get

@@ -122,8 +122,7 @@ VARIANTS = ("objects", "background")
 
 def family(variant="objects"):
     """The WSOL family of `variant` (`"objects"` or `"background"`)."""
-    if variant not in VARIANTS:
-        raise ValueError(f"Expected a variant in {VARIANTS}, received {variant!r}.")
+    protocol.check_variant(VARIANTS, variant)
     return protocol.Family(
         name="wsol" if variant == "objects" else "wsol_background",
         grids=protocol.tuned_grids(LABELS, PENALISED, WEIGHTS, RATES),
