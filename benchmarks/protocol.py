@@ -472,6 +472,7 @@ def report(family, summaries):
              f"reported; evaluation seeds {_seed_text(family.eval_seeds)}; {GRID_SIZE} trials "
              f"per configuration). Test {family.metric}, mean [95% interval] over seeds."]
     probe_rows, control_rows, rows, diffs, fixed, search = [], [], [], [], [], []
+    edges = set()  # "config (backend)" of each choice at its grid's edge
     for summary in summaries:
         backend = summary["backend"]
         for probe in summary["probes"][:1]:
@@ -498,10 +499,13 @@ def report(family, summaries):
                           "value": _value_text(family, row["config"], row["value"]),
                           "seeds": row["seeds"], "text": _interval_text(row)})
         for row in summary["search"]:
+            edge = _edge(family, row["config"], row["value"]) if row["chosen"] else None
             search.append({"backend": backend, "config": label(row["config"]),
                            "value": _value_text(family, row["config"], row["value"]),
                            "val": f"{row['val']:.3f}",
-                           "mark": _edge_text(family, row["config"], row["value"]) if row["chosen"] else ""})
+                           "mark": (f"chosen: the grid's {edge}" if edge else "chosen") if row["chosen"] else ""})
+            if edge:
+                edges.add(f"{label(row['config'])} ({backend})")
     if probe_rows:
         parts.append("Positive control 1, the shortcut is real (a probe that sees only the shortcut):\n\n"
                      + common.markdown_table(probe_rows, [
@@ -529,20 +533,20 @@ def report(family, summaries):
     parts.append("The search (validation only):\n\n" + common.markdown_table(search, [
         ("backend", "backend", "{}"), ("config", "configuration", "{}"), ("value", "value", "{}"),
         ("val", f"val. {family.metric}", "{}"), ("mark", "", "{}")]))
-    edges = sorted({f"{row['config']} ({row['backend']})" for row in search if "grid's" in row["mark"]})
     if edges:
-        parts.append(f"Chosen at its grid's edge, where the best value may lie beyond the grid: {', '.join(edges)}.")
+        parts.append("Chosen at its grid's edge, where the best value may lie beyond the grid: "
+                     f"{', '.join(sorted(edges))}.")
     return "\n\n".join(parts) + "\n"
 
 
-def _edge_text(family, config, value):
-    """"chosen", and which end of its grid when `value` is the lowest or highest of several."""
+def _edge(family, config, value):
+    """"lowest" or "highest" where `value` is that end of `config`'s grid of several values, else None."""
     values = family.grids[config].values
     if len(values) > 1 and value == min(values):
-        return "chosen: the grid's lowest"
+        return "lowest"
     if len(values) > 1 and value == max(values):
-        return "chosen: the grid's highest"
-    return "chosen"
+        return "highest"
+    return None
 
 
 def _value_text(family, config, value):
