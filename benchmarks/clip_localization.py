@@ -186,7 +186,8 @@ torch and JAX seeds.
     python benchmarks/clip_localization.py --variant background_object     # 72 penalised trials, about 3 hours
     python benchmarks/clip_localization.py --variant background_object_wide   # the same over weights 1e3-1e6
     python benchmarks/clip_localization.py --variant background_object_digit_rate   # rate 3e-4; about 2.5 hours
-    python benchmarks/clip_localization.py --variant background_paste_centred       # weights 1e2-1e5; about 2.5 hours
+    R=benchmarks/results/protocol   # the stores; --reuse copies the trials both grids share
+    python benchmarks/clip_localization.py --variant background_paste_centred --reuse $R/clips_background_paste.jsonl
 
 On this 2-core CPU (TensorFlow), a 20-epoch trial takes about 75 seconds
 unpenalised and 2.5 minutes penalised; a 40-epoch one about 2 minutes

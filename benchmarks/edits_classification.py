@@ -106,8 +106,9 @@ border-colour probe, and ALIA over ERM; guidance is judged only if they pass.
     python benchmarks/edits_classification.py --configs erm alia   # the controls, TensorFlow, 13 min
     python benchmarks/edits_classification.py                      # then the rest, about 1.7 h
     python benchmarks/edits_classification.py --backends torch jax --seeds 0 1 2
-    python benchmarks/edits_classification.py --variant centred                      # re-centred grids, TensorFlow
-    python benchmarks/edits_classification.py --variant centred --backends torch jax
+    R=benchmarks/results/protocol   # the stores; --reuse copies the trials both grids share
+    python benchmarks/edits_classification.py --variant centred --reuse $R/edits.jsonl   # re-centred grids
+    python benchmarks/edits_classification.py --variant centred --reuse $R/edits.jsonl --backends torch jax
 
 The `centred` variant (registered 2026-12-07, before any of its runs): the
 protocol's reports now mark a choice at its grid's edge, and here every

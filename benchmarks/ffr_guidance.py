@@ -51,8 +51,9 @@ on train and fall to chance on the balanced test pool; FFR must beat ERM
 
     python benchmarks/ffr_guidance.py                  # TensorFlow, 30 seeds, about 2.5 hours (resumable)
     python benchmarks/ffr_guidance.py --backends torch jax --seeds 0 1 2
-    python benchmarks/ffr_guidance.py --variant centred                      # re-centred grids, TensorFlow
-    python benchmarks/ffr_guidance.py --variant centred --backends torch jax
+    R=benchmarks/results/protocol   # the stores; --reuse copies the trials both grids share
+    python benchmarks/ffr_guidance.py --variant centred --reuse $R/ffr.jsonl   # re-centred grids
+    python benchmarks/ffr_guidance.py --variant centred --reuse $R/ffr.jsonl --backends torch jax
 
 The `centred` variant (registered 2026-12-07, before any of its runs): the
 protocol's reports now mark a choice at its grid's edge, and here ERM chose

@@ -31,8 +31,9 @@ fall to chance at test), and batch mixing against SKP (not below).
 
     python benchmarks/keypoint_localization.py                          # TensorFlow, about 65 minutes (resumable)
     python benchmarks/keypoint_localization.py --backends torch jax     # 3 seeds each, own searches (JAX 27 minutes)
-    python benchmarks/keypoint_localization.py --variant low_weights                      # weights below 1
-    python benchmarks/keypoint_localization.py --variant low_weights --backends torch jax
+    R=benchmarks/results/protocol   # the stores; --reuse copies the trials both grids share
+    python benchmarks/keypoint_localization.py --variant low_weights --reuse $R/keypoints.jsonl   # weights below 1
+    python benchmarks/keypoint_localization.py --variant low_weights --reuse $R/keypoints.jsonl --backends torch jax
 
 The `low_weights` variant (registered 2026-12-07, before any of its runs):
 the default family's every penalised configuration chose weight 1, its

@@ -54,7 +54,8 @@ process per backend and phase; each finished trial is appended at once to
 the family's JSON-lines store, so a stopped run goes on where it stopped (a
 record is reused when its backend, settings, seed, configuration and value
 match, and so do the values a configuration inherits; changed settings start
-afresh beside the old records).
+afresh beside the old records). A variant that moves a grid copies the
+trials it shares with another store (`--reuse`) instead of training them.
 """
 
 import argparse
@@ -620,6 +621,26 @@ def pending(store, backend, settings, trials, options=None):
     return [t for t in trials if store.get(backend, settings, *t, options.get(t[1])) is None]
 
 
+def reuse(store, source, backend, settings, trials, options=None):
+    """The `trials` not in `store` yet, after copying in those `source` holds; None for `source` copies none.
+
+    A variant that moves a grid keeps the values both grids share: a trial
+    at the same backend, settings, seed, configuration, value and inherited
+    values is the same training run, so it is copied from `source` (the
+    store it was first trained into), not trained again. Each copy names
+    its source (`copied_from`).
+    """
+    options = options or {}
+    left = []
+    for trial in pending(store, backend, settings, trials, options):
+        found = None if source is None else source.get(backend, settings, *trial, options.get(trial[1]))
+        if found is None:
+            left.append(trial)
+        else:
+            store.add(dict(found, copied_from=os.path.basename(source.path)))
+    return left
+
+
 def add_arguments(parser, family):
     parser.add_argument("--backends", nargs="+", default=["tensorflow"], choices=common.BACKENDS)
     parser.add_argument("--seeds", nargs="+", type=int, default=None,
@@ -629,6 +650,9 @@ def add_arguments(parser, family):
                         help="train only these (the positive controls first, say)")
     parser.add_argument("--search-only", action="store_true", help="stop after the search")
     parser.add_argument("--report-only", action="store_true", help="write the report from the store")
+    parser.add_argument("--reuse", metavar="STORE",
+                        help="copy the trials this store (another variant's) holds at the same settings, "
+                             "seed, configuration, value and inherited values, instead of training them")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--trials", default="[]", help=argparse.SUPPRESS)
     parser.add_argument("--settings", default="{}", help=argparse.SUPPRESS)
@@ -662,6 +686,11 @@ def main(module, argv=None):
     if args.seeds is not None and SEARCH_SEED in args.seeds:
         parser.error(f"expected evaluation seeds without the search seed {SEARCH_SEED}, received {args.seeds}")
     store = Store(args.output)
+    if args.reuse is not None and not os.path.isfile(args.reuse):
+        parser.error(f"--reuse expected an existing store (a .jsonl file), received {args.reuse!r}")
+    if args.reuse is not None and os.path.abspath(args.reuse) == os.path.abspath(args.output):
+        parser.error(f"--reuse expected another store than --output, received {args.reuse!r} for both")
+    source = None if args.reuse is None else Store(args.reuse)
     script = os.path.abspath(module.__file__)
     settings = dict(family.settings)
     stop = None
@@ -675,8 +704,8 @@ def main(module, argv=None):
                     chosen = chosen_values(family, store, backend, settings)
                     options = inherited(family, chosen)
                     run_trials(script, backend,
-                               pending(store, backend, settings,
-                                       search_trials(family, ready(family, stage, chosen)), options),
+                               reuse(store, source, backend, settings,
+                                     search_trials(family, ready(family, stage, chosen)), options),
                                settings, store, options)
                 chosen = chosen_values(family, store, backend, settings)
                 waiting = [c for c in stage if c not in ready(family, stage, chosen)]
@@ -688,7 +717,7 @@ def main(module, argv=None):
                 options = inherited(family, chosen)
                 seeds = args.seeds if args.seeds is not None else family.planned_seeds(backend)
                 trials = evaluation_trials(family, chosen, seeds, stage)
-                run_trials(script, backend, pending(store, backend, settings, trials, options),
+                run_trials(script, backend, reuse(store, source, backend, settings, trials, options),
                            settings, store, options)
                 if set(args.configs) - set(controls):
                     failed = failed_controls(summarise(family, store, backend, settings))

@@ -431,3 +431,51 @@ def test_inheritance_needs_a_known_baseline_and_its_default():
         _family(inherit={"method": "ablation", "ablation": "base"}, defaults={"learning_rate": 0.1})
     with pytest.raises(ValueError, match="worker's default 'learning_rate'"):
         _family(inherit={"method": "base"})
+
+
+def test_reuse_copies_the_shared_trials_from_another_store_and_trains_the_rest(tmp_path, monkeypatch):
+    toy_family7 = _toy_family(tmp_path, monkeypatch, "toy_family7",
+                              extra='inherit={"method": "base"}, defaults={"learning_rate": 0.1},')
+    first = str(tmp_path / "first.jsonl")
+    protocol.main(toy_family7, ["--backends", "jax", "--output", first])
+    records = [json.loads(line) for line in open(first)]
+    # The source keeps the baseline's trials only: those are copied, the method's trained.
+    source = tmp_path / "source.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in records if r["config"] == "base"))
+    second = str(tmp_path / "second.jsonl")
+    (summary,) = protocol.main(toy_family7, ["--backends", "jax", "--output", second, "--reuse", str(source)])
+    copied = [json.loads(line) for line in open(second)]
+    assert len(copied) == len(records)
+    assert all(r.get("copied_from") == "source.jsonl" for r in copied if r["config"] == "base")
+    assert all("copied_from" not in r for r in copied if r["config"] != "base")
+    assert summary["chosen"] == {"base": 0.2, "method": 1.0}
+
+
+def test_reuse_copies_only_a_trial_at_the_same_inherited_values(tmp_path):
+    source = protocol.Store(str(tmp_path / "source.jsonl"))
+    settings = {"size": 3}
+    for rate in (0.1, 0.2):
+        source.add({"backend": "jax", "settings": settings, "seed": 0, "config": "method", "value": 1.0,
+                    "inherited": {"learning_rate": rate}, "metrics": {"score": rate}})
+    store = protocol.Store(str(tmp_path / "variant.jsonl"))
+    trials = [(0, "method", 1.0), (0, "method", 2.0)]
+    left = protocol.reuse(store, source, "jax", settings, trials, {"method": {"learning_rate": 0.2}})
+    assert left == [(0, "method", 2.0)]
+    (record,) = store.records.values()
+    assert record["metrics"] == {"score": 0.2} and record["copied_from"] == "source.jsonl"
+    # Without a source nothing is copied; with other settings nothing matches.
+    assert protocol.reuse(protocol.Store(str(tmp_path / "x.jsonl")), None, "jax", settings, trials) == trials
+    assert protocol.reuse(protocol.Store(str(tmp_path / "y.jsonl")), source, "jax", {"size": 4}, trials,
+                          {"method": {"learning_rate": 0.2}}) == trials
+
+
+def test_reuse_refuses_a_missing_store_and_the_output_itself(tmp_path, capsys, monkeypatch):
+    toy_family8 = _toy_family(tmp_path, monkeypatch, "toy_family8")
+    output = str(tmp_path / "toy.jsonl")
+    with pytest.raises(SystemExit):
+        protocol.main(toy_family8, ["--output", output, "--reuse", str(tmp_path / "missing.jsonl")])
+    assert "expected an existing store" in capsys.readouterr().err
+    open(output, "w").close()
+    with pytest.raises(SystemExit):
+        protocol.main(toy_family8, ["--output", output, "--reuse", output])
+    assert "expected another store than --output" in capsys.readouterr().err
