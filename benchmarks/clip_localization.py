@@ -21,126 +21,30 @@ The penalty is averaged over a clip's T x H x W x C elements
 `"sum"`. Four trials per configuration, chosen on validation frame
 localization accuracy (MaxBoxAcc at IoU 0.5 on the frames showing the digit).
 
-Constructions (`--variant`):
+Constructions (`--variant`); why each was registered and what each
+measured is in `clip_localization.md`, its report in
+`results/protocol/<family>.md`:
 
-- `objects` (family `clips`): 40 epochs. At 20 epochs it failed its
-  controls (`results/protocol/clips_20_epochs.md`: temporal mix − plain
-  -0.071 [-0.090, -0.051], 0 of 10 seeds above; both chose the grid's
-  lowest rate, 3e-4; clip top-1 about 0.6, undertrained). Exploration on
-  the search seed, validation only (2026-12-06), at 40 epochs: plain 0.511
-  and temporal mix 0.508 frame accuracy at 3e-4 (clip top-1 0.85 and
-  0.83), both lower at 1e-4 (0.433, 0.380) and at 1e-3 (0.429, 0.259); so
-  the grid now spans 1e-4 to 3e-3, the choice inside it.
-- `background` (family `clips_background`): 20 epochs; each clip's
-  background tinted by a class colour on 90% of training clips, a random
-  one's at test.
-- `paste` (family `clips_paste`) and `background_paste`
-  (`clips_background_paste`): the same two scenes, epochs and rate grids,
-  with `paste_mix` in place of `temporal_mix` (2026-12-06): each training
-  clip receives its partner's digit, cut out by the digit's alpha
-  (`kpg.layers.ProvenancePasteMix`), on every frame, labels weighted by
-  the two digits' visible areas. Both digits then show together, as two
-  videos' skeletons share one point cloud in SKP's batch mixing, where
-  the splice shows them one after the other. Provenance is per pixel: the
-  partner owns only its pasted digit, so its class score is kept from the
-  clip's own background, tint included, which frame provenance cannot
-  do. The random-mask ablation takes another clip's pasted-digit mask (the
-  next clip in the batch), the unmasked one penalises every element.
-  Why: `objects` fails its controls with the splice and the reason is
-  not found; `background`'s frame provenance marks whole frames, and the
-  tint sits on a source's own frames. `background_paste` takes its
-  `plain` trials and probes from `background`'s store: the same scenes,
-  settings, seeds and code (copied, not retrained, 2026-12-06). `paste`
-  keeps `objects`' scenes, which hold no shortcut for a probe to find,
-  so like `objects` it cannot pass the probe control; it measures only
-  whether pasting helps plain training, and is not run yet.
-- `background_object` (`clips_background_object`, 2026-12-07): the
-  tinted scenes with no synthesis, Decoy's mechanism on clips. Each
-  clip's provenance is its own digit's alpha, so the background, tint
-  included, is non-target for its own class, which neither mix's
-  provenance makes it: `object_guided` penalises the labelled class's
-  input gradient off the digit; the random-mask ablation takes another
-  clip's digit alpha (the next clip in the batch), the unmasked one
-  penalises every element. Guidance is judged against `plain`, whose
-  trials and probes are `background`'s (copied, not retrained). Why:
-  guidance tied its ablations on `background_paste`, and our reading is
-  that there the provenance cannot reach the tint; this variant asks
-  whether it separates where it can. As Decoy, it has no synthesis to
-  control; the probe control is `background`'s. Stored so far
-  (2026-12-07, about 2 minutes a penalised trial): the search, complete.
-  It chose weight 1 for guidance, 1000 for both ablations. At every
-  weight (1-1000) every validation top-1 stays at chance (0.092-0.097),
-  and frame accuracy lies at 0.06-0.12, where plain's chosen rate gave
-  0.123. No evaluation seed yet.
-- `background_object_wide` (`clips_background_object_wide`, 2026-12-07):
-  `background_object` with the weight grid `WIDE_WEIGHTS` (1e3-1e6) for
-  the penalised configurations. Why: the clip penalty is averaged over a
-  clip's 12,288 elements, and on a plain-trained model weight 1000, the
-  registered grid's top, makes it a tenth to a fifth of the loss (measured
-  before this variant's runs; see `WIDE_WEIGHTS`), while Decoy's summed
-  penalty works at 0.1-100. Every penalty on `background_paste` chose
-  1000, and on `background_object`'s search every validation top-1 stayed
-  at chance: that prompted the measurement, and the grid's values follow
-  from the penalty's scale. Both variants are reported. Stored so far
-  (2026-12-07): the search, complete. Guidance at 1e3, 1e4, 1e5 and 1e6
-  scores validation frame accuracy 0.118, 0.101, 0.106 and 0.112, with
-  every top-1 at chance (0.095-0.106): even where the penalty outweighs the
-  loss, no model reads the digits. Its evaluation seeds, and
-  `background_object`'s, wait behind `background_object_digit_rate`.
-- `background_object_digit_rate` (`clips_background_object_digit_rate`,
-  2026-12-07): `background_object` with the penalised configurations at a
-  fixed learning rate, `DIGIT_RATE` (3e-4), over `DIGIT_RATE_WEIGHTS`
-  (1e2-1e5), instead of at `plain`'s choice. Why: on the tinted scenes
-  every `plain` rate scores at chance on validation (0.074-0.123 frame
-  accuracy), so its choice, 1e-2, is the noise's. On the untinted clips
-  at the same 20 epochs, plain's validation frame accuracy is 0.465 at
-  3e-4 and 0.029 at 1e-2 (`results/protocol/clips_20_epochs.md`). A
-  penalty that takes the tint away leaves the digits to learn, and at 1e-2
-  they are not learned: the two variants above ask guidance to succeed at
-  a rate where no model of ours reads digits. The weights bracket where
-  weight x penalty meets the loss (`tint_sensitivity`: near 1e4).
-  `plain` keeps its own grid and choice (its trials copied from
-  `background`'s store); the ablations train at the same fixed rate, over
-  the same weights. Stored
-  so far (2026-12-07, about 2 minutes a penalised trial): the search,
-  complete. Every one of its 12 penalised trials has validation top-1
-  0.0946, to the fourth digit that of `plain` at 3e-4, 1e-3 and 3e-3:
-  every model predicts the class of the clip's tint, whatever the weight
-  and wherever the mask. Guidance scores validation frame accuracy 0.083,
-  0.075, 0.092 and 0.087 (weights 1e2-1e5), the random mask 0.084-0.068,
-  the unmasked penalty 0.081-0.068; the search chose 1e4, 1e2 and 1e2.
-  Exploration beyond the grid, on the search seed and validation only
-  (not part of the family, 2026-12-07): guidance at 1e6 and 1e7 moves
-  top-1 off the tint's 0.0946 (0.0976, 0.1078) but stays at chance, with
-  frame accuracy 0.109 and 0.098. So there is no weight, from 1e2 to 1e7,
-  at which the penalty turns a clip model from the tint to the digits:
-  below 1e6 the tint is read untouched, above it nothing is learned. Why,
-  measured by `tint_sensitivity` (plain at 1e-2, 15 epochs, seed 0's first
-  32 training clips, 2026-12-07): tinting a clip with the next class's
-  colour, its digit unchanged, moves the label's logit by 4.54 on average,
-  for an input change of squared norm 105 spread over the background. To
-  first order a model that reads the tint so must carry, per clip, an
-  off-digit input gradient of squared norm at least change^2 / |d|^2:
-  0.275 on average, summed over a clip, or 2.2e-5 averaged over its
-  12,288 elements (the trained model has 0.638, 5.2e-5). The tint buys the loss from chance's 2.30 down to 0.51,
-  1.8 nats, so a weight under about 1.8 / 2.2e-5 = 8e4 cannot make it
-  cheaper to drop than to keep: the exploration finds the tint read at 1e5
-  and broken at 1e6. A diffuse cue is cheap for this penalty because its
-  change is large in norm: Decoy's swatch is 16 pixels, and neighbouring
-  shades differ by 25/255, a squared change of 0.15, so the same logit
-  change costs it some 700 times more. Past the weight that breaks the
-  tint, the penalty covers nine tenths of the clip, and, we read (not
-  measured), holds down the gradients the digit's features need too.
-  Evaluation seeds 0-9, complete (TensorFlow, 2026-12-07; 60 penalised
-  trials, about 2 minutes each): test frame accuracy, plain 0.096,
-  guidance (1e4) 0.090, the random mask 0.086, the unmasked penalty 0.086;
-  guidance - plain -0.006 [-0.033, +0.021] (4 above, 6 below), - the
-  random mask +0.004 [-0.004, +0.012] (5 / 5), - unmasked +0.004 [-0.004,
-  +0.012] (6 / 4): ties, as the search and `tint_sensitivity` predicted.
-  Guidance at each fixed weight: 0.087, 0.082, 0.090, 0.092 (1e2-1e5).
-  Every test top-1 lies at 0.106-0.112, the tint's 0.108; at weight 100 the
-  three masks give the same frame accuracy to within 0.002 on 9 of 10
-  seeds (0.005 on the tenth), so there the penalty barely moves training.
+- `objects` (family `clips`): untinted scenes, 40 epochs (at 20 it
+  failed its controls: `results/protocol/clips_20_epochs.md`).
+- `background` (`clips_background`): 20 epochs; each clip's background
+  tinted by a class colour on 90% of training clips, a random one's at
+  test.
+- `paste` (`clips_paste`) and `background_paste` (`clips_background_paste`):
+  the same two scenes with `paste_mix` (`kpg.layers.ProvenancePasteMix`:
+  the partner's digit, cut out by its alpha, pasted on every frame,
+  labels weighted by the digits' visible areas) in place of
+  `temporal_mix`. The random-mask ablation takes the next clip's
+  pasted-digit mask.
+- `background_object` (`clips_background_object`): the tinted scenes, no
+  synthesis; each clip's digit alpha is its provenance (`object_guided`,
+  Decoy's mechanism on clips), the random mask the next clip's alpha.
+- `background_object_wide`: the same over `WIDE_WEIGHTS` (1e3-1e6).
+- `background_object_digit_rate`: the same with the penalised
+  configurations at a fixed rate, `DIGIT_RATE` (3e-4), over
+  `DIGIT_RATE_WEIGHTS` (1e2-1e5).
+- `background_paste_centred`: `background_paste` with the penalised
+  configurations over `PASTE_CENTRED_WEIGHTS` (1e2-1e5).
 
 Pools (fixed by `protocol.POOL_SEED`): class-balanced validation and test
 sets of 5,000 clips each (500 per class), from digits no training clip uses.
@@ -193,64 +97,7 @@ On this 2-core CPU (TensorFlow), a 20-epoch trial takes about 75 seconds
 unpenalised and 2.5 minutes penalised; a 40-epoch one about 2 minutes
 unpenalised. Each trial is stored as it finishes, so any part resumes.
 
-Measured (TensorFlow, 10 seeds, 2026-12-06):
-
-- `objects` at 40 epochs fails its controls again, less widely: temporal
-  mix − plain -0.030 [-0.054, -0.007], below on 8 of 10 seeds (plain
-  0.432, temporal mix 0.402; clip top-1 0.755 and 0.703; both chose 3e-4,
-  inside the grid). Guidance is not judged on it. Not explained yet. The
-  splice is a segment of frames and the digit shows on only part of each
-  clip, so 20% of mixed training clips give label mass to a source whose
-  digit they do not show (6.3% of the label mass: `absent_label_mass` on
-  seed 0's training clips, 200 batches of 32). Removing it did not close
-  the gap: with the digit on every frame (`min_duration=1`, no such
-  label), in exploration on seeds 100-102 (validation only, 3e-4),
-  temporal mix − plain was still -0.073, -0.035 and -0.063. The keypoint
-  family runs the paper's own batch mixing, of point clouds.
-- `background` passes both controls: the probe reads the tint (train
-  0.768, test 0.102, chance 0.1), and temporal mix − plain is +0.023
-  [-0.019, +0.066] (not below). Every model's clip top-1 is at chance
-  (about 0.108): it reads the tint, not the digit, as in WSOL's background
-  variant. Guidance is judged here (running, resumable). The search
-  chose weight 1 for guidance and the random-segment ablation (the grid's
-  lowest) and 100 for the unmasked one, on validation frame accuracies
-  of 0.09-0.16 with every validation top-1 at chance (0.095). Our
-  reading before the seeds, not measured: the provenance here marks whole
-  frames and a source's tint is on its own frames, so the penalty cannot
-  reach the tint; a tie is the likely outcome. Stored so far (2026-12-06):
-  the search and seeds 0-3 of guidance, 0-2 of each ablation; guidance −
-  temporal mix +0.004 [-0.005, +0.013] on 4 seeds, every clip top-1 still
-  at chance.
-- `background_paste` passes both controls (2026-12-06, about 80 seconds a
-  paste trial): the probe is `background`'s, and digit paste − plain is
-  +0.149 [+0.094, +0.204], above on 10 of 10 seeds (test frame accuracy
-  0.096 and 0.245, clip top-1 0.108 and 0.141; paste chose 1e-3). A
-  pasted digit lands on a background of another class's tint, so the
-  tint predicts less of the mixed label, and the models begin to read
-  digits. Guidance is judged here (10 seeds, complete on TensorFlow,
-  2026-12-07; the penalised configurations' 72 trials, search included,
-  took about 3 hours, 2.5 minutes each and 2 for the unmasked one). The
-  search chose weight 1000, the grid's top, for guidance and both
-  ablations, on validation frame accuracies close together (guidance
-  0.231, random mask 0.228, unmasked 0.256, paste alone 0.224; 0.21-0.22
-  for every configuration at weights 1-100). On test, guidance − paste is
-  +0.021 [-0.012, +0.054] (7 above, 3 below): a tie. Guidance − the
-  random-mask ablation is -0.004 [-0.011, +0.003] (3 above, 7 below) and −
-  the unmasked one +0.009 [-0.014, +0.032]: where the provenance points
-  makes no measured difference. Guidance's fixed weights score 0.246,
-  0.245, 0.272 and 0.266 (weights 1-1000), and its clip top-1 (0.134)
-  stays by paste's (0.141), near chance: the penalty does not turn the
-  models from the tint to the digits. Our reading, from the layers'
-  contract and not measured apart: a sample's provenance covers its own
-  frame outside the pasted digit, tinted background included, so the
-  penalty on its own class never touches the tint that predicts that
-  class; it only keeps the partner's class off that background, which
-  does not predict the partner's class. As in `background`, the
-  provenance cannot reach the shortcut; `background_object` (below) marks
-  only each clip's digit, without a mix. A second reading, measured after
-  these runs (`tint_sensitivity`): at weight 1000, the grid's top, the
-  penalty is a tenth to a fifth of a plain-trained model's loss, so the
-  grid may sit below where the penalty acts (`background_object_wide`).
+What each construction measured: `clip_localization.md`.
 """
 
 import os
