@@ -379,12 +379,18 @@ def summarise(family, store, backend, settings):
         })
     fixed_rows = []
     for config, grid in family.grids.items():
+        # Each fixed value is also paired with the reference of the configuration's first comparison
+        # (its baseline at the baseline's chosen value): what the weight does, apart from the search.
+        reference = next((r for m, r in family.comparisons if m == config), None)
         for value in grid.values:
             by_seed = fixed.get((config, value), {})
             if config in family.full_grid and by_seed:
                 values = [by_seed[s] for s in seeds if s in by_seed]
+                against = compare({"fixed": by_seed, "reference": selected.get(reference, {})},
+                                  "fixed", "reference", seeds)
                 fixed_rows.append({"config": config, "value": value, "seeds": len(values),
-                                   **_mean_interval(values)})
+                                   **_mean_interval(values),
+                                   **({"reference": reference, "difference": against} if against else {})})
     planned = len(family.planned_seeds(backend))
     comparisons = [c for c in (compare(selected, m, r, seeds) for m, r in family.comparisons) if c]
     for c in comparisons:
@@ -496,9 +502,12 @@ def report(family, summaries):
                           "text": _diff_text(c), "signs": f"{c['above']} / {c['level']} / {c['below']}",
                           "verdict": c["verdict"]})
         for row in summary["fixed"]:
+            difference = row.get("difference")
             fixed.append({"backend": backend, "config": label(row["config"]),
                           "value": _value_text(family, row["config"], row["value"]),
-                          "seeds": row["seeds"], "text": _interval_text(row)})
+                          "seeds": row["seeds"], "text": _interval_text(row),
+                          "difference": (f"− {label(row['reference'])}: {_diff_text(difference)}"
+                                         if difference else "–")})
         for row in summary["search"]:
             edge = _edge(family, row["config"], row["value"]) if row["chosen"] else None
             search.append({"backend": backend, "config": label(row["config"]),
@@ -528,9 +537,12 @@ def report(family, summaries):
         ("text", "mean [95% interval]", "{}"), ("signs", "above / level / below", "{}"),
         ("verdict", "verdict", "{}")]))
     if fixed:
-        parts.append("Every fixed value, on the evaluation seeds:\n\n" + common.markdown_table(fixed, [
-            ("backend", "backend", "{}"), ("config", "configuration", "{}"), ("value", "value", "{}"),
-            ("seeds", "seeds", "{}"), ("text", f"test {family.metric}", "{}")]))
+        parts.append("Every fixed value, on the evaluation seeds; beside each, its paired difference with "
+                     "the configuration's first reference at that one's chosen value (not a verdict: "
+                     "the verdicts are the selected values', above):\n\n" + common.markdown_table(fixed, [
+                         ("backend", "backend", "{}"), ("config", "configuration", "{}"), ("value", "value", "{}"),
+                         ("seeds", "seeds", "{}"), ("text", f"test {family.metric}", "{}"),
+                         ("difference", "paired difference", "{}")]))
     parts.append("The search (validation only):\n\n" + common.markdown_table(search, [
         ("backend", "backend", "{}"), ("config", "configuration", "{}"), ("value", "value", "{}"),
         ("val", f"val. {family.metric}", "{}"), ("mark", "", "{}")]))

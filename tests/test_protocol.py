@@ -115,12 +115,18 @@ def test_summary_selects_on_the_search_seed_and_reports_only_evaluation_seeds(tm
     assert (first["method"], first["reference"]) == ("method", "base")
     assert first["per_seed"] == [0.3, 0.29, 0.28] and first["verdict"] == "reproduced"
     assert [row["value"] for row in summary["fixed"]] == [1.0, 2.0, 3.0]  # method's every weight
+    # Each fixed weight is paired with method's first reference, base at its chosen 0.3 (0.50-0.52).
+    weight_one = summary["fixed"][0]
+    assert weight_one["reference"] == "base"
+    assert weight_one["difference"]["per_seed"] == [0.2, 0.19, 0.18]
     assert summary["controls"][0]["mean"] == pytest.approx(0.04)
     assert all(row["value"] != 99.0 for row in summary["rows"])  # the search seed's test is never read
     # A choice at either end of its grid is marked: the best value may lie beyond it.
     text = protocol.report(family, [summary])
     assert "| jax | base | learning rate 0.3 | 0.300 | chosen: the grid's highest |" in text
     assert "| jax | method | guidance weight 2 | 0.900 | chosen |" in text
+    assert ("| jax | method | guidance weight 3 | 3 | 0.900 [0.900, 0.900] "
+            "| − base: +0.390 [+0.365, +0.415] (3 seeds) |") in text
     assert "| jax | ablation | guidance weight 1 | 0.500 | chosen: the grid's lowest |" in text
     assert text.rstrip().endswith("may lie beyond the grid: ablation (jax), base (jax).")
 
