@@ -360,6 +360,8 @@ def summarise(family, store, backend, settings):
     for record in store.of(backend, settings):
         if record["seed"] == SEARCH_SEED or record["config"] == PROBE or record["seed"] not in seeds:
             continue
+        if record["config"] in family.inherit and record["config"] not in options:
+            continue  # Its baseline has no choice on this backend yet: nothing to judge it at.
         if _options_text(record.get("inherited")) != _options_text(options.get(record["config"])):
             continue  # Trained at another value than its baseline's choice: kept, not reported.
         value = record["metrics"][family.metric]

@@ -430,6 +430,19 @@ def test_an_inherited_default_keeps_the_trials_stored_before_the_rule(tmp_path):
     assert protocol.pending(store, "jax", {"n": 1}, trials, protocol.inherited(family, summary["chosen"])) == trials
 
 
+def test_an_inheriting_configuration_is_not_reported_before_its_baseline_is_chosen(tmp_path):
+    # Trials copied from another store at the worker's default rate, on a backend
+    # whose search has not run: nothing says that default is the baseline's choice.
+    family = _family(eval_seeds=(0,), inherit={"method": "base", "ablation": "base"},
+                     defaults={"learning_rate": 0.3})
+    store = protocol.Store(str(tmp_path / "toy.jsonl"))
+    for value in (1.0, 2.0, 3.0):
+        store.add(_record(0, "method", value, 0.7, 0.0))
+    summary = protocol.summarise(family, store, "jax", {"n": 1})
+    assert summary["chosen"] == {} and summary["fixed"] == []
+    assert [r["seeds"] for r in summary["rows"]] == [0, 0, 0]
+
+
 def test_inheritance_needs_a_known_baseline_and_its_default():
     with pytest.raises(ValueError, match="inherit nothing themselves"):
         _family(inherit={"method": "missing"}, defaults={"learning_rate": 0.1})
