@@ -35,7 +35,9 @@ WSOL, clips, keypoints), fixed before any of its runs:
    its planned seeds gets no verdict. Each seed trains every configuration
    at its chosen value; configurations in `Family.full_grid` also train
    every grid value on every seed, so the report gives each fixed-weight
-   result beside the selected one.
+   result beside the selected one, paired with the configuration's first
+   reference (a description of the weight, not a verdict: the verdict is
+   the selected value's).
 5. **Paired differences with 95% intervals**: per seed, `method - reference`
    of the test metric; the mean, Student's t interval over seeds, and how
    many seeds lie above, level with and below zero. A comparison is
