@@ -125,6 +125,22 @@ configurations at the rate ALIA chooses; four trials per configuration;
 copied from `edits.jsonl`, not retrained. It runs before the default
 family's torch and JAX seeds: those would judge guidance on grids that
 hold neither side's best value.
+
+Measured (TensorFlow, 10 seeds, 2026-12-07, the controls' 40 trials about
+25 s each): every baseline's choice now lies inside its grid (ERM 1e-2,
+validation 0.614, 0.730, 0.630, 0.594 at 3e-3-1e-1; ALIA 3e-2, 0.568,
+0.696, 0.872, 0.462), and the second positive control fails: ALIA - ERM
++0.058 [-0.035, +0.151] (7 above, 1 level, 2 below), so `main` stopped
+before any penalised trial and guidance is not judged on these grids.
+ALIA's move from 1e-2 to 3e-2, on one search seed's validation, lowered
+its test worst-group from 0.710 to 0.681; at 1e-2, on the same seeds,
+ALIA - ERM is `default`'s +0.087 [+0.012, +0.162]. The per-seed
+differences spread from -0.20 to +0.23 at 3e-2 (-0.09 to +0.22 at 1e-2):
+at 10 seeds this construction's synthesis effect sits near the width of
+its interval, and which rate a single search seed picks decides the
+control. Not changed here: a construction with a larger minority group,
+or a seed count fixed for that spread, would be a variant registered
+before its runs.
 """
 
 import os
