@@ -638,7 +638,7 @@ def pending(store, backend, settings, trials, options=None):
 
 
 def reuse(store, source, backend, settings, trials, options=None):
-    """The `trials` not in `store` yet, after copying in those `source` holds; None for `source` copies none.
+    """The `trials` still to train: those `store` lacks, less those copied in from `source` (may be None).
 
     A variant that moves a grid keeps the values both grids share: a trial
     at the same backend, settings, seed, configuration, value and inherited
