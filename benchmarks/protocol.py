@@ -411,7 +411,36 @@ def summarise(family, store, backend, settings):
                                "chosen": chosen.get(config) == value})
     return {"backend": backend, "chosen": chosen, "inherited": options, "rows": rows, "fixed": fixed_rows,
             "comparisons": comparisons, "controls": controls, "control_rule": family.control_rule,
-            "probes": probes, "search": search}
+            "probes": probes, "search": search, "compute": compute(store.of(backend, settings))}
+
+
+def compute(records):
+    """What the trials in `records` cost: those trained into this store, and those copied into it.
+
+    `seconds` sums each trained trial's own timing (process start-up is not
+    counted); a copied trial's time was spent in the store it names, so it
+    is counted there, not here.
+    """
+    trained = [r for r in records if "copied_from" not in r]
+    dates = sorted(r["date"] for r in trained if r.get("date"))
+    return {"trained": len(trained), "copied": len(records) - len(trained),
+            "seconds": sum(r.get("seconds") or 0.0 for r in trained),
+            "devices": sorted({r["device"] for r in trained if r.get("device")}),
+            "first": dates[0] if dates else None, "last": dates[-1] if dates else None}
+
+
+def compute_text(cost):
+    """`compute`'s result in words: "12 trials trained, 0.5 h on cpu, 2026-12-05 to 2026-12-06; 3 copied"."""
+    text = f"{cost['trained']} trials trained"
+    if cost["trained"]:
+        text += f", {cost['seconds'] / 3600:.1f} h summed over trials"
+        if cost["devices"]:
+            text += f" on {', '.join(cost['devices'])}"
+        if cost["first"]:
+            text += f", {cost['first']}" + (f" to {cost['last']}" if cost["last"] != cost["first"] else "")
+    if cost["copied"]:
+        text += f"; {cost['copied']} copied from an earlier store"
+    return text
 
 
 def failed_controls(summary):
@@ -550,6 +579,10 @@ def report(family, summaries):
     parts.append("The search (validation only):\n\n" + common.markdown_table(search, [
         ("backend", "backend", "{}"), ("config", "configuration", "{}"), ("value", "value", "{}"),
         ("val", f"val. {family.metric}", "{}"), ("mark", "", "{}")]))
+    costs = [f"- {s['backend']}: {compute_text(s['compute'])}." for s in summaries if s.get("compute")]
+    if costs:
+        parts.append("Compute (each trial's training time, summed; process start-up not counted):\n\n"
+                     + "\n".join(costs))
     if edges:
         parts.append("Chosen at its grid's edge, where the best value may lie beyond the grid: "
                      f"{', '.join(sorted(edges))}.")
@@ -744,6 +777,9 @@ def main(module, argv=None):
             if stop:
                 break
     backends = [b for b in common.BACKENDS if store.of(b, settings)]
+    if not backends:  # An empty report would read as a family run and judged on nothing.
+        print(f"{args.output} holds no trial at {family.name}'s settings: no report written.")
+        return []
     summaries = [summarise(family, store, b, settings) for b in backends]
     markdown = report(family, summaries)
     stem = os.path.splitext(args.output)[0]

@@ -44,17 +44,23 @@ def family_of(module_name, variant):
     return module.family(variant) if variant else module.FAMILY
 
 
+def stored_summaries(family, results=protocol.RESULTS):
+    """The per-backend summaries `family`'s last report stored; None if it has no report yet."""
+    try:
+        with open(os.path.join(results, family.name + ".json")) as file:
+            return json.load(file)["summaries"]
+    except FileNotFoundError:
+        return None
+
+
 def rows_of(module_name, variant=None, results=protocol.RESULTS):
     """One row per (comparison, backend) of a family with stored results; None if it has none."""
     family = family_of(module_name, variant)
-    path = os.path.join(results, family.name + ".json")
-    try:
-        with open(path) as file:
-            stored = json.load(file)
-    except FileNotFoundError:
+    summaries = stored_summaries(family, results)
+    if summaries is None:
         return None
     rows = []
-    for summary in stored["summaries"]:
+    for summary in summaries:
         means = {row["config"]: row for row in summary["rows"] if row["seeds"]}
         failed = protocol.failed_controls(summary)
         for c in summary["comparisons"]:
@@ -73,6 +79,20 @@ def rows_of(module_name, variant=None, results=protocol.RESULTS):
                 "is_control": pair in family.controls,
                 "verdict": c["verdict"],
             })
+    return rows
+
+
+def costs_of(module_name, variant=None, results=protocol.RESULTS):
+    """One row per backend of a family with stored results: the trials it trained and their time."""
+    family = family_of(module_name, variant)
+    rows = []
+    for summary in stored_summaries(family, results) or []:
+        cost = summary.get("compute")
+        if cost:
+            dates = cost["first"] + (f" to {cost['last']}" if cost["last"] != cost["first"] else "") \
+                if cost["first"] else "–"
+            rows.append({"family": family.name, "backend": summary["backend"], "trained": cost["trained"],
+                         "hours": cost["seconds"] / 3600, "copied": cost["copied"], "dates": dates})
     return rows
 
 
@@ -100,6 +120,14 @@ def table(results=protocol.RESULTS):
         ("seeds", "seeds", "{}"), ("signs", "+/=/−", "{}"), ("controls", "positive controls", "{}"),
         ("verdict", "verdict", "{}"),
     ])
+    costs = [row for module_name, variant in FAMILIES for row in costs_of(module_name, variant, results)]
+    if costs:
+        text += ("\n\nThe time each family took: its trials' own training time, summed (process start-up "
+                 "not counted; a copied trial counts in the store it was trained in):\n\n")
+        text += common.markdown_table(costs, [
+            ("family", "family", "{}"), ("backend", "backend", "{}"), ("trained", "trials trained", "{}"),
+            ("hours", "hours", "{:.1f}"), ("copied", "trials copied", "{}"), ("dates", "dates", "{}"),
+        ])
     if pending:
         text += "\n\nNot yet judged under the protocol (earlier runs: the history sections):\n\n" + "\n".join(pending)
     return text + "\n"

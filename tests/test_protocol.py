@@ -188,6 +188,7 @@ def _toy_family(tmp_path, monkeypatch, name, controls=(), extra=""):
     (tmp_path / f"{name}.py").write_text(textwrap.dedent(TOY_FAMILY.format(
         benchmarks=os.path.abspath(BENCHMARKS), controls=controls, extra=extra)))
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, name, raising=False)  # Never another test's toy of the same name.
     return importlib.import_module(name)
 
 
@@ -214,6 +215,14 @@ def test_a_whole_run_gives_equal_trials_reports_intervals_and_resumes(tmp_path, 
     # Resumed: nothing is trained again.
     protocol.main(toy_family, ["--backends", "jax", "--output", output])
     assert len(open(output).readlines()) == len(records)
+
+
+def test_a_report_of_an_empty_store_is_not_written(tmp_path, capsys, monkeypatch):
+    toy_empty = _toy_family(tmp_path, monkeypatch, "toy_empty")
+
+    assert protocol.main(toy_empty, ["--report-only", "--output", str(tmp_path / "never.jsonl")]) == []
+    assert "holds no trial" in capsys.readouterr().out
+    assert not any(name.startswith("never") for name in os.listdir(tmp_path))
 
 
 def test_the_search_seed_is_refused_as_an_evaluation_seed(tmp_path, capsys, monkeypatch):
@@ -258,6 +267,31 @@ def test_failed_controls_name_the_probe_and_each_control_interval():
     summary = {"probes": [{"train_accuracy": 0.95, "test_accuracy": 0.5, "chance": 0.5}],
                "controls": [dict(protocol.paired([0.1, 0.2, 0.15]), method="alia", reference="erm")]}
     assert protocol.failed_controls(summary) == []
+
+
+def test_the_compute_counts_trained_trials_and_leaves_copies_to_their_source(tmp_path, monkeypatch):
+    import summary
+
+    trained = [dict(_record(0, "base", 0.1, 0.5, 0.4), seconds=1800.0),
+               dict(_record(1, "base", 0.1, 0.5, 0.4), seconds=900.0, date="2026-12-07")]
+    copied = dict(_record(2, "base", 0.1, 0.5, 0.4), seconds=5000.0, copied_from="source.jsonl")
+    cost = protocol.compute(trained + [copied])
+    assert cost == {"trained": 2, "copied": 1, "seconds": 2700.0, "devices": ["cpu"],
+                    "first": "2026-12-05", "last": "2026-12-07"}
+    assert protocol.compute_text(cost) == (
+        "2 trials trained, 0.8 h summed over trials on cpu, 2026-12-05 to 2026-12-07; 1 copied from an earlier store")
+    store = protocol.Store(str(tmp_path / "toy.jsonl"))
+    for record in trained + [copied]:
+        store.add(record)
+    text = protocol.report(_family(), [protocol.summarise(_family(), store, "jax", {"n": 1})])
+    assert "- jax: 2 trials trained, 0.8 h summed over trials" in text
+    # The summary's table of time per family reads the same figures back from the stored report.
+    family = summary.family_of("decoy_ablations", None)
+    stored = {"summaries": [{"backend": "jax", "compute": cost}]}
+    (tmp_path / f"{family.name}.json").write_text(json.dumps(stored))
+    (row,) = summary.costs_of("decoy_ablations", None, results=str(tmp_path))
+    assert row == {"family": family.name, "backend": "jax", "trained": 2, "hours": 0.75, "copied": 1,
+                   "dates": "2026-12-05 to 2026-12-07"}
 
 
 def test_both_readmes_carry_the_tables_generated_from_the_stored_results():
