@@ -93,6 +93,17 @@ as a generic regulariser, not through provenance. The balanced reference
 reaches 0.970, so the room above ALIA is there and guidance does not take
 it.
 
+On torch and JAX (seeds 0-2, 2026-12-07, the default grids, about 22 s a
+trial on torch and 28 s on JAX): the second control fails on both, ALIA - ERM +0.059 [-0.108,
++0.225] on torch and +0.049 [-0.118, +0.215] on JAX (2 of 3 seeds above on
+each; ERM and ALIA chose 1e-2, the grid's highest, as on TensorFlow), so
+`main` stopped before any penalised trial. Three seeds cannot pass this
+control: TensorFlow's own seeds 0-2 give +0.103 [-0.255, +0.460], and its
+10 seeds' per-seed spread (standard deviation 0.105) puts a 3-seed
+interval's half-width near 0.26, three times the effect. Guidance is not
+judged on torch and JAX here; a rule for the other backends' controls (or a
+construction with less spread) would be registered before more runs.
+
 Pools (fixed by `protocol.POOL_SEED`): group-balanced real validation and
 test sets of 2,000 images each (500 per group), from digits no training
 image uses. A seed draws the real training set, its edits and the model's
