@@ -437,15 +437,22 @@ def compute(records):
             "first": dates[0] if dates else None, "last": dates[-1] if dates else None}
 
 
+def dates_text(cost):
+    """The dates of `compute`'s trained trials: "2026-12-05", "2026-12-05 to 2026-12-06", or None."""
+    if not cost["first"]:
+        return None
+    return cost["first"] + (f" to {cost['last']}" if cost["last"] != cost["first"] else "")
+
+
 def compute_text(cost):
-    """`compute`'s result in words: "12 trials trained, 0.5 h on cpu, 2026-12-05 to 2026-12-06; 3 copied"."""
+    """`compute`'s result in words: "12 trials trained, 0.5 h summed over trials on cpu, 2026-12-05; 3 copied ..."."""
     text = f"{cost['trained']} trials trained"
     if cost["trained"]:
         text += f", {cost['seconds'] / 3600:.1f} h summed over trials"
         if cost["devices"]:
             text += f" on {', '.join(cost['devices'])}"
-        if cost["first"]:
-            text += f", {cost['first']}" + (f" to {cost['last']}" if cost["last"] != cost["first"] else "")
+        if dates_text(cost):
+            text += f", {dates_text(cost)}"
     if cost["copied"]:
         text += f"; {cost['copied']} copied from an earlier store"
     return text

@@ -89,10 +89,9 @@ def costs_of(module_name, variant=None, results=protocol.RESULTS):
     for summary in stored_summaries(family, results) or []:
         cost = summary.get("compute")
         if cost:
-            dates = cost["first"] + (f" to {cost['last']}" if cost["last"] != cost["first"] else "") \
-                if cost["first"] else "–"
             rows.append({"family": family.name, "backend": summary["backend"], "trained": cost["trained"],
-                         "hours": cost["seconds"] / 3600, "copied": cost["copied"], "dates": dates})
+                         "hours": cost["seconds"] / 3600, "copied": cost["copied"],
+                         "dates": protocol.dates_text(cost)})
     return rows
 
 
