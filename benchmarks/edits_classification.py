@@ -100,9 +100,13 @@ each; ERM and ALIA chose 1e-2, the grid's highest, as on TensorFlow), so
 `main` stopped before any penalised trial. Three seeds cannot pass this
 control: TensorFlow's own seeds 0-2 give +0.103 [-0.255, +0.460], and its
 10 seeds' per-seed spread (standard deviation 0.105) puts a 3-seed
-interval's half-width near 0.26, three times the effect. Guidance is not
-judged on torch and JAX here; a rule for the other backends' controls (or a
-construction with less spread) would be registered before more runs.
+interval's half-width near 0.26, three times the effect. Protocol rule 6
+now says so (registered 2026-12-07, before any further run, for every
+family): the controls judge a construction on its main backend's seeds,
+and another backend's 3 seeds fail a control only where its interval lies
+wholly below zero. By that rule these two pass (TensorFlow's passed on its
+10 seeds), so the penalised configurations run next on torch and JAX:
+seeds 0-2, the default grids, at the rate each backend's ALIA chose.
 
 Pools (fixed by `protocol.POOL_SEED`): group-balanced real validation and
 test sets of 2,000 images each (500 per group), from digits no training

@@ -161,7 +161,7 @@ FAMILY = protocol.Family(
     grids={{"base": protocol.Grid("learning_rate", (0.1, 0.2)),
             "method": protocol.Grid("guidance_weight", (1.0, 2.0))}},
     metric="score", comparisons=(("method", "base"),), labels={{"base": "base", "method": "method"}},
-    eval_seeds=(0, 1, 2), settings={{"size": 3}}, controls={controls}, {extra}
+    eval_seeds=(0, 1, 2), settings={{"size": 3}}, controls={controls}, main_backend="jax", {extra}
 )
 
 
@@ -257,6 +257,73 @@ def test_a_control_short_of_its_planned_seeds_is_running_not_passed(tmp_path, mo
     assert "running (1 of 3 seeds)" in early and "| passes |" not in early
 
 
+BACKEND_TOY = '''
+"""A toy whose synthesis gains {gains} (per seed) on torch and 0.1 on TensorFlow, its main backend."""
+import os
+import sys
+sys.path.insert(0, {benchmarks!r})
+import protocol
+
+FAMILY = protocol.Family(
+    name="toy", grids={{"base": protocol.Grid("learning_rate", (0.1,)), "synth": protocol.Grid("learning_rate", (0.1,)),
+                       "method": protocol.Grid("guidance_weight", (1.0,))}},
+    metric="score", comparisons=(("method", "synth"),), controls=(("synth", "base"),),
+    labels={{"base": "base", "synth": "synth", "method": "method"}}, eval_seeds=tuple(range(10)),
+)
+
+
+def worker_trials(trials, settings):
+    gains = {gains} if os.environ["KERAS_BACKEND"] == "torch" else [0.1] * 10
+    for seed, config, value, options in trials:
+        if config == protocol.PROBE:
+            metrics = {{"probe": "toy", "train_accuracy": 1.0, "test_accuracy": 0.5, "chance": 0.5}}
+        else:
+            score = 0.5 + 0.01 * seed + {{"base": 0.0, "synth": gains[seed % len(gains)], "method": 0.3}}[config]
+            metrics = {{"score": score, "val_score": score}}
+        yield {{"seed": seed, "config": config, "value": value, "metrics": metrics, "seconds": 0.0}}
+
+
+if __name__ == "__main__":
+    protocol.main(sys.modules[__name__])
+'''
+
+
+@pytest.mark.parametrize("gains, trains_the_method", [
+    ([0.2, -0.1, 0.05], True),  # A tie on 3 seeds: the main backend's 10 judge the construction.
+    ([-0.1, -0.12, -0.08], False),  # Wholly below zero: the synthesis hurts on this backend.
+])
+def test_another_backend_fails_a_control_only_where_it_lies_wholly_below_zero(
+        tmp_path, monkeypatch, gains, trains_the_method):
+    name = "toy_backends" + ("_tie" if trains_the_method else "_loss")
+    (tmp_path / f"{name}.py").write_text(BACKEND_TOY.format(benchmarks=os.path.abspath(BENCHMARKS), gains=gains))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    toy = importlib.import_module(name)
+    output = str(tmp_path / "toy.jsonl")
+    # The main backend's controls come first: without them the other backend stops after its own.
+    with pytest.raises(SystemExit, match="controls on tensorflow, the main backend, are not complete"):
+        protocol.main(toy, ["--backends", "torch", "--output", output])
+    protocol.main(toy, ["--backends", "tensorflow", "--output", output])
+    if trains_the_method:
+        summaries = protocol.main(toy, ["--backends", "torch", "--output", output])
+        (torch,) = [s for s in summaries if s["backend"] == "torch"]
+        (control,) = torch["controls"]
+        assert control["low"] < 0 < control["high"] and torch["control_rule"] == "not_below"
+        assert [c["seeds"] for c in torch["comparisons"]] == [3]
+        markdown = open(str(tmp_path / "toy.md")).read()
+        assert "| torch | synth − base |" in markdown and "wholly below zero (protocol rule 6)" in markdown
+    else:
+        with pytest.raises(SystemExit, match="synth - base"):
+            protocol.main(toy, ["--backends", "torch", "--output", output])
+        torch_configs = {json.loads(line)["config"] for line in open(output)
+                         if json.loads(line)["backend"] == "torch"}
+        assert "method" not in torch_configs
+    # The same tie judged on the main backend, by its own rule, fails.
+    tie = dict(protocol.paired([0.2, -0.1, 0.05]), method="synth", reference="base")
+    main_summary = {"backend": "tensorflow", "probes": [], "controls": [tie], "control_rule": "above"}
+    assert protocol.control_failures(toy.FAMILY, main_summary)
+
+
 def test_failed_controls_name_the_probe_and_each_control_interval():
     summary = {
         "probes": [{"train_accuracy": 0.6, "test_accuracy": 0.55, "chance": 0.5}],
@@ -344,7 +411,7 @@ def test_the_headline_shows_a_variants_copied_baseline_row_once(tmp_path, monkey
                   verdict="reproduced")
     rows = [{"config": c, "seeds": 3, "mean": 0.5} for c in ("skp", "batch_mix", "batch_mix_guided")]
     for name, comparisons in (("keypoints", [control, guided]), ("keypoints_low_weights", [control])):
-        stored = {"summaries": [{"backend": "jax", "rows": rows, "probes": [], "controls": [control],
+        stored = {"summaries": [{"backend": "tensorflow", "rows": rows, "probes": [], "controls": [control],
                                  "comparisons": comparisons}]}
         (tmp_path / f"{name}.json").write_text(json.dumps(stored))
     text = summary.headline(results=str(tmp_path))
