@@ -145,7 +145,18 @@ so does `GuidedModel`, on every backend and every exact path. Under
 - Evaluation's penalty takes an unscaled half-precision input gradient.
 
 One step matches the float32 step within 2% (float16) and 4% (bfloat16)
-on this guide's kind of network (`tests/test_mixed_precision.py`).
+on this guide's kind of network (`tests/test_mixed_precision.py`), with
+one exception we measured. On an Intel CPU with AMX-BF16 (`amx_bf16` in
+`/proc/cpuinfo`), PyTorch's oneDNN kernels put the double-backprop
+penalty's gradient for a convolution kernel 0.77 from float32's at a
+batch of 8 (0.01 at batches of 4 and 6; plain PyTorch, no Keras, shows the
+same). The whole bfloat16 step is then 6.5% off at guidance weight 0.7
+and 56% at weight 10. Capping oneDNN below AMX before PyTorch is imported,
+`ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16`, brings the step back within 1.2%
+of float32's and its penalty part within 3%. `float32` and
+`second_order="forward_over_reverse"` are not affected. TensorFlow and JAX
+stay inside the bounds on the same CPU.
+
 `finite_difference` needs `finite_difference_step >= 3e-2` under half
 precision: smaller shifts' score differences round to zero, and the model
 refuses them before the first step.
