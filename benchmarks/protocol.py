@@ -463,8 +463,9 @@ def compute_text(cost):
         text += f", {cost['seconds'] / 3600:.1f} h summed over trials"
         if cost["devices"]:
             text += f" on {', '.join(cost['devices'])}"
-        if dates_text(cost):
-            text += f", {dates_text(cost)}"
+        dates = dates_text(cost)
+        if dates:
+            text += f", {dates}"
     if cost["copied"]:
         text += f"; {cost['copied']} copied from an earlier store"
     return text
@@ -608,8 +609,8 @@ def report(family, summaries):
             control_rows, [("backend", "backend", "{}"), ("comparison", "paired difference", "{}"),
                            ("text", "mean [95% interval]", "{}"), ("verdict", "", "{}")])
             + (f"\n\nThe controls judge the construction on {family.main_backend}, on its "
-               f"{len(family.eval_seeds)} seeds; on {', '.join(others)}, with "
-               f"{OTHER_BACKEND_SEEDS} seeds, a control fails only where its interval lies wholly "
+               f"{len(family.planned_seeds(family.main_backend))} seeds; on {', '.join(others)}, with "
+               f"{len(family.planned_seeds(others[0]))} seeds, a control fails only where its interval lies wholly "
                "below zero (protocol rule 6)." if others else ""))
     parts.append("Each configuration at its chosen value:\n\n" + common.markdown_table(rows, [
         ("backend", "backend", "{}"), ("config", "configuration", "{}"),
