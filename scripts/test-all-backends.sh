@@ -58,7 +58,7 @@ for backend in $BACKENDS; do
   rc=0
   # Two workers (or as many as cores, up to 4): compilation is single-threaded,
   # so two processes on two cores finish a backend in about 60% of the time.
-  KERAS_BACKEND="$backend" "$VENV/bin/python" -m pytest -p no:cacheprovider --durations=15 \
+  KERAS_BACKEND="$backend" "$VENV/bin/python" -m pytest -p no:cacheprovider --durations=30 \
     -n auto --maxprocesses=4 \
     --junitxml="$reports/$backend.xml" tests || rc=$?
   if [ "$rc" -eq 5 ]; then
