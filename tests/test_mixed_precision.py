@@ -8,6 +8,8 @@ second-order term), and `second_order.LossScaledBackward` scales the input
 gradient's own backward pass.
 """
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -43,6 +45,10 @@ def _torch_runs_bfloat16_on_amx():
     8 with `ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16` (the speed guide says so).
     """
     if keras.backend.backend() != "torch":
+        return False
+    # The documented way out caps oneDNN below AMX; the test then holds its bounds.
+    isa_cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
+    if isa_cap not in ("ALL", "DEFAULT") and "AMX" not in isa_cap:
         return False
     import torch
 
