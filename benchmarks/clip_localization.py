@@ -97,8 +97,10 @@ On this 2-core CPU (TensorFlow), a 20-epoch trial takes about 75 seconds
 unpenalised and 2.5 minutes penalised; a 40-epoch one about 2 minutes
 unpenalised. JAX's 20-epoch trials take about 4 minutes unpenalised and
 7-8.5 penalised (XLA's CPU convolutions), so a variant's 47 JAX trials
-take about 4.5 hours (2026-12-07). Each trial is stored as it finishes,
-so any part resumes.
+take about 4.5 hours (2026-12-07). Torch's take about 2.6 minutes
+unpenalised, 4 penalised without a mask and 6 with one, so a variant's 47
+torch trials take about 4 hours (2026-12-08). Each trial is stored as it
+finishes, so any part resumes.
 
 What each construction measured: `clip_localization.md`.
 """
